@@ -1,0 +1,76 @@
+"""Altair charts that draw offline: a renderer that calls a `vegaEmbed` bundled once per page.
+
+In a live JupyterLab the default renderer is kept; report runs switch to `use_offline_renderer`,
+and the nbconvert template (templates/offline_vega) puts vl-convert's Vega bundle in the page head.
+"""
+
+from __future__ import annotations
+
+import functools
+import hashlib
+import json
+
+import altair as alt
+import polars as pl
+
+_counter = {"n": 0}
+
+
+def vl_version() -> str:
+    """'v6.4.1' -> 'v6_4', the form vl-convert's bundler wants."""
+    return "_".join(alt.SCHEMA_VERSION.split(".")[:2])
+
+
+def _offline_renderer(spec: dict, **metadata) -> dict:
+    # Deterministic element ids (a report must be byte-identical for the same inputs).
+    _counter["n"] += 1
+    text = json.dumps(spec, sort_keys=True)
+    div = f"chart-{_counter['n']}-{hashlib.sha1(text.encode()).hexdigest()[:10]}"
+    embed = dict(metadata.get("embed_options") or {})
+    embed.setdefault("mode", "vega-lite")
+    embed.setdefault("actions", False)
+    safe = text.replace("</", "<\\/")  # no buyer text can close the script element
+    return {
+        "text/html": f'<div class="vega-chart" id="{div}"></div><script type="text/javascript">'
+        f'vegaEmbed("#{div}", {safe}, {json.dumps(embed)}).catch(function (e) {{ console.error(e); }});</script>'
+    }
+
+
+def use_offline_renderer() -> None:
+    alt.renderers.register("offline_html", _offline_renderer)
+    alt.renderers.enable("offline_html")
+    _counter["n"] = 0
+
+
+@functools.cache
+def vega_bundle() -> str:
+    import vl_convert as vlc
+
+    return vlc.javascript_bundle(vl_version=vl_version())
+
+
+STATUS_COLOURS = {"GOOD": "#2e7d32", "AT_RISK": "#ef6c00", "BAD": "#c62828", "NONE": "#9e9e9e"}
+
+
+def rate_trend(df: pl.DataFrame, *, title: str, target: float, facet: str | None = None) -> alt.Chart:
+    """Weekly rate line with the target as a dashed rule; `df` has week, rate, series, numerator,
+    denominator."""
+    base = alt.Chart(df)
+    line = base.mark_line(point=True).encode(
+        x=alt.X("week:T", title="Week ending"),
+        y=alt.Y("rate:Q", title="Rate", axis=alt.Axis(format="%")),
+        color=alt.Color("series:N", title=None),
+        tooltip=[
+            alt.Tooltip("week:T", title="As of"),
+            alt.Tooltip("series:N"),
+            alt.Tooltip("rate:Q", format=".2%"),
+            alt.Tooltip("numerator:Q", title="Defective orders"),
+            alt.Tooltip("denominator:Q", title="Orders"),
+        ],
+    )
+    rule = (
+        alt.Chart(pl.DataFrame({"target": [target]}))
+        .mark_rule(strokeDash=[6, 4], color="#c62828")
+        .encode(y="target:Q")
+    )
+    return (line + rule).properties(title=title, width="container", height=220)

@@ -1,0 +1,143 @@
+"""`python -m analysis ...`: sample, metrics, history, check, report.
+
+Problems with the user's input end with one sentence and a non-zero exit (2); `--debug` shows
+the traceback.
+"""
+
+from __future__ import annotations
+
+import argparse
+import datetime as dt
+import json
+import sys
+from pathlib import Path
+
+from analysis import config
+
+
+def _date(text: str) -> dt.date:
+    try:
+        return dt.date.fromisoformat(text)
+    except ValueError as exc:
+        raise argparse.ArgumentTypeError(f"'{text}' is not a date; write it as YYYY-MM-DD") from exc
+
+
+def _parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(
+        prog="python -m analysis", description="Amazon seller Account Health from the raw exports."
+    )
+    p.add_argument("--debug", action="store_true", help="show Python tracebacks")
+    sub = p.add_subparsers(dest="command", required=True)
+
+    s = sub.add_parser("sample", help="write the seeded sample account")
+    s.add_argument("--out", type=Path, default=config.SAMPLE_DIR)
+    s.add_argument("--seed", type=int, default=config.SAMPLE_SEED)
+    s.add_argument("--end", type=_date, default=_date(config.SAMPLE_END_DATE), help="last day of the sample")
+
+    def data_args(sp: argparse.ArgumentParser) -> None:
+        sp.add_argument("--data", type=Path, required=True, help="folder of Seller Central exports")
+        sp.add_argument("--marketplace", help="marketplace id for feedback rows whose order is unknown")
+        sp.add_argument("--config", type=Path, help="TOML file overriding windows, lags and targets")
+
+    mt = sub.add_parser("metrics", help="print the Account Health JSON document for one day")
+    data_args(mt)
+    mt.add_argument("--as-of", type=_date, required=True)
+
+    h = sub.add_parser("history", help="every metric for every day of a range")
+    data_args(h)
+    h.add_argument("--from", dest="first", type=_date, required=True)
+    h.add_argument("--to", dest="last", type=_date, required=True)
+    h.add_argument("--format", choices=("csv", "json", "parquet"), default="csv")
+    h.add_argument("--out", type=Path, help="file to write (standard output for csv/json when omitted)")
+
+    c = sub.add_parser("check", help="list rows set aside; exit 1 when any")
+    data_args(c)
+
+    r = sub.add_parser("report", help="render the weekly metrics-summary report")
+    r.add_argument("--data", type=Path, default=config.SAMPLE_DIR)
+    r.add_argument("--week", help="ISO week such as 2026-W46 (default: latest complete week of the data)")
+    r.add_argument("--marketplace", default="all", help="marketplace id, or 'all'")
+    r.add_argument("--out", type=Path, default=config.REPORTS_DIR)
+    return p
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = _parser().parse_args(argv)
+    from analysis.sources import DataError
+
+    try:
+        return _run(args)
+    except (DataError, ValueError, OSError) as exc:
+        if args.debug:
+            raise
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+
+
+def _run(args: argparse.Namespace) -> int:
+    if args.command == "sample":
+        from analysis import sample
+
+        paths = sample.generate(args.out, seed=args.seed, end=args.end)
+        print(f"wrote {len(paths)} files to {args.out}")
+        return 0
+    if args.command == "metrics":
+        from analysis import health
+
+        res = health.account_health(
+            args.data, args.as_of, config_file=args.config, marketplace=args.marketplace
+        )
+        print(res.to_json())
+        return 0
+    if args.command == "history":
+        return _history(args)
+    if args.command == "check":
+        from analysis import sources
+
+        data = sources.load(args.data, marketplace=args.marketplace)
+        for f in data.files:
+            print(f"{f.path.name}: {f.kind}, {f.rows} rows, {f.quarantined} set aside, encoding {f.encoding}")
+        for r in data.quarantine.iter_rows(named=True):
+            print(f"{r['file']}:{r['line']}: column '{r['column']}': {r['reason']} (value {r['value']!r})")
+        for n in data.notes:
+            print(f"note: {n}")
+        print(f"{data.quarantine.height} rows set aside")
+        return 1 if data.quarantine.height else 0
+    if args.command == "report":
+        from analysis import reports
+
+        try:
+            res = reports.render(args.data, week=args.week, marketplace=args.marketplace, out_root=args.out)
+        except reports.ReportError as exc:
+            print(f"error: {exc}", file=sys.stderr)
+            return 1
+        print(f"report for {res.week}: {res.html}")
+        return 0
+    raise AssertionError(args.command)
+
+
+def _history(args: argparse.Namespace) -> int:
+    from analysis import metrics, sources
+
+    if args.last < args.first:
+        raise ValueError("--to is before --from")
+    data = sources.load(args.data, marketplace=args.marketplace)
+    defs = metrics.configured(None, args.config)
+    card = metrics.scorecard(metrics.history(data, args.first, args.last, defs), defs)
+    if args.format == "parquet":
+        if not args.out:
+            raise ValueError("--format parquet needs --out FILE")
+        card.write_parquet(args.out)
+    elif args.format == "csv":
+        text = card.write_csv()
+        _emit(text, args.out)
+    else:
+        _emit(json.dumps(card.to_dicts(), default=str, indent=1), args.out)
+    return 0
+
+
+def _emit(text: str, out: Path | None) -> None:
+    if out:
+        out.write_text(text, encoding="utf-8")
+    else:
+        sys.stdout.write(text)

@@ -1,0 +1,449 @@
+"""One engine, many metrics: each Account Health metric is a row of `METRICS`, evaluated by the
+same window code, for one as-of day (`evaluate`) or every day of a range in one pass (`history`).
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import tomllib
+from dataclasses import dataclass, replace
+from pathlib import Path
+
+import polars as pl
+
+from analysis import populations, stats
+from analysis.sources import Dataset
+
+_TS = pl.Datetime("us", "UTC")
+
+
+@dataclass(frozen=True)
+class Part:
+    """A numerator reported inside a metric object (`key` in the JSON, `name` in the population)."""
+
+    key: str
+    name: str
+    style: str = "count"  # "count": a plain integer; "object": {"count", "status"}
+
+
+@dataclass(frozen=True)
+class MetricDef:
+    id: str  # unique id, also the path of the object in the JSON ("orderDefectRate.afn")
+    title: str
+    population: str
+    channel: str | None  # AFN / MFN, or None for every channel
+    window_days: int
+    lag_days: int
+    target: float
+    condition: str
+    numerator: str  # population numerator counted for the rate
+    denominator_key: str
+    numerator_part: Part
+    parts: tuple[Part, ...] = ()
+    needs: tuple[str, ...] = ()  # file kinds without which the metric cannot be computed
+    higher_is_better: bool = False
+
+    def window(self, as_of: dt.date) -> tuple[dt.date, dt.date]:
+        """[A - L - D + 1, A - L], both ends included."""
+        last = as_of - dt.timedelta(days=self.lag_days)
+        return last - dt.timedelta(days=self.window_days - 1), last
+
+
+def _odr(channel: str) -> MetricDef:
+    return MetricDef(
+        id=f"orderDefectRate.{channel.lower()}",
+        title=f"Order Defect Rate ({'FBA' if channel == 'AFN' else 'seller-fulfilled'})",
+        population="order_defects",
+        channel=channel,
+        window_days=60,
+        lag_days=15,
+        target=0.01,
+        condition=stats.LESS_THAN,
+        numerator="defects",
+        denominator_key="orderCount",
+        numerator_part=Part("orderWithDefects", "defects", "object"),
+        parts=(
+            Part("negativeFeedback", "negative_feedback", "object"),
+            Part("claims", "claims", "object"),
+            Part("chargebacks", "chargebacks", "object"),
+        ),
+    )
+
+
+def _lsr(days: int) -> MetricDef:
+    return MetricDef(
+        id=f"lateShipmentRate.{days}d",
+        title=f"Late Shipment Rate ({days} days)",
+        population="late_shipments",
+        channel="MFN",
+        window_days=days,
+        lag_days=0,
+        target=0.04,
+        condition=stats.LESS_THAN,
+        numerator="late",
+        denominator_key="orderCount",
+        numerator_part=Part("lateShipmentCount", "late"),
+        needs=("shipments",),
+    )
+
+
+METRICS: tuple[MetricDef, ...] = (
+    _odr("AFN"),
+    _odr("MFN"),
+    _lsr(10),
+    _lsr(30),
+    MetricDef(
+        "preFulfillmentCancellationRate",
+        "Pre-fulfilment Cancel Rate",
+        "cancellations",
+        "MFN",
+        7,
+        1,
+        0.025,
+        stats.LESS_THAN,
+        "cancelled",
+        "orderCount",
+        Part("cancellationCount", "cancelled"),
+    ),
+    MetricDef(
+        "validTrackingRate",
+        "Valid Tracking Rate",
+        "valid_tracking",
+        "MFN",
+        30,
+        10,
+        0.95,
+        stats.GREATER_THAN,
+        "valid",
+        "shipmentCount",
+        Part("validTrackingCount", "valid"),
+        needs=("shipments",),
+        higher_is_better=True,
+    ),
+    MetricDef(
+        "onTimeDeliveryRate",
+        "On-Time Delivery Rate",
+        "on_time_delivery",
+        "MFN",
+        30,
+        10,
+        0.97,
+        stats.GREATER_THAN,
+        "on_time",
+        "shipmentCountWithValidTracking",
+        Part("onTimeDeliveryCount", "on_time"),
+        needs=("shipments",),
+        higher_is_better=True,
+    ),
+    MetricDef(
+        "unitOnTimeDeliveryRate",
+        "Unit On-Time Delivery Rate",
+        "unit_on_time_delivery",
+        "MFN",
+        14,
+        10,
+        0.90,
+        stats.GREATER_THAN,
+        "on_time",
+        "totalUnitCount",
+        Part("unitOnTimeDeliveryCount", "on_time"),
+        needs=("shipments",),
+        higher_is_better=True,
+    ),
+    MetricDef(
+        "invoiceDefectRate",
+        "Invoice Defect Rate",
+        "invoices",
+        None,
+        7,
+        14,
+        0.05,
+        stats.LESS_THAN,
+        "defect",
+        "orderCount",
+        Part("invoiceDefect", "defect", "object"),
+        parts=(Part("missingInvoice", "missing", "object"), Part("lateInvoice", "late", "object")),
+    ),
+    MetricDef(
+        "refundRate",
+        "Refund rate",
+        "refunds",
+        None,
+        30,
+        0,
+        0.10,
+        stats.LESS_THAN,
+        "refunded",
+        "orderCount",
+        Part("refundedOrderCount", "refunded"),
+    ),
+    MetricDef(
+        "contactResponseTime",
+        "Contact response time (answered within 24 h)",
+        "responses",
+        None,
+        30,
+        0,
+        0.90,
+        stats.GREATER_THAN,
+        "on_time",
+        "messageCount",
+        Part("respondedWithin24hCount", "on_time"),
+        needs=("messages",),
+        higher_is_better=True,
+    ),
+)
+METRIC_BY_ID = {m.id: m for m in METRICS}
+
+
+def configured(overrides: dict | None = None, config_file: str | Path | None = None) -> tuple[MetricDef, ...]:
+    """The metric table with a user's windows, lags and targets applied.
+
+    `overrides` maps a metric id to any of `window_days`, `lag_days`, `target`; a TOML file holds
+    the same as tables: `[orderDefectRate.afn]` / `target = 0.008`.
+    """
+    settings: dict[str, dict] = {}
+    if config_file:
+        with open(config_file, "rb") as fh:
+            settings.update(_flatten(tomllib.load(fh)))
+    settings.update(overrides or {})
+    unknown = set(settings) - set(METRIC_BY_ID)
+    if unknown:
+        raise ValueError(
+            f"unknown metric(s) in settings: {', '.join(sorted(unknown))}; known: {', '.join(METRIC_BY_ID)}"
+        )
+    out = []
+    for m in METRICS:
+        s = settings.get(m.id, {})
+        bad = set(s) - {"window_days", "lag_days", "target"}
+        if bad:
+            raise ValueError(
+                f"{m.id}: unknown setting(s) {', '.join(sorted(bad))}; use window_days, lag_days, target"
+            )
+        out.append(replace(m, **s))
+    return tuple(out)
+
+
+def _flatten(doc: dict, prefix: str = "") -> dict[str, dict]:
+    out: dict[str, dict] = {}
+    leaf = {k: v for k, v in doc.items() if not isinstance(v, dict)}
+    if leaf and prefix:
+        out[prefix] = leaf
+    for k, v in doc.items():
+        if isinstance(v, dict):
+            out.update(_flatten(v, f"{prefix}.{k}" if prefix else k))
+    return out
+
+
+def _end_of(day: dt.date) -> dt.datetime:
+    """Exclusive end of a UTC day: what is known "on A" happened before this instant."""
+    return dt.datetime.combine(day + dt.timedelta(days=1), dt.time(), tzinfo=dt.UTC)
+
+
+def _units(data: Dataset, m: MetricDef, cache: dict[str, pl.LazyFrame]) -> pl.LazyFrame:
+    if m.population not in cache:
+        cache[m.population] = populations.POPULATIONS[m.population](data)
+    lf = cache[m.population]
+    return lf.filter(pl.col("channel") == m.channel) if m.channel else lf
+
+
+def _numerator_names(m: MetricDef) -> list[str]:
+    return list(dict.fromkeys([m.numerator, m.numerator_part.name, *[p.name for p in m.parts]]))
+
+
+def evaluate(data: Dataset, as_of: dt.date, metrics: tuple[MetricDef, ...] = METRICS) -> pl.DataFrame:
+    """Long frame of every metric on day `as_of`: one row per marketplace, metric and numerator.
+
+    Columns: marketplace_id, metric, channel, window_from, window_to, numerator (name), count,
+    denominator.
+    """
+    end = _end_of(as_of)
+    cache: dict[str, pl.LazyFrame] = {}
+    frames = []
+    for m in metrics:
+        first, last = m.window(as_of)
+        units = _units(data, m, cache).filter(
+            pl.col("anchor_day").is_between(first, last) & (pl.col("t_in").is_null() | (pl.col("t_in") < end))
+        )
+        counts = [
+            pl.col("weight")
+            .filter(
+                pl.col(f"{n}_from").is_not_null()
+                & (pl.col(f"{n}_from") < end)
+                & (pl.col(f"{n}_until").is_null() | (pl.col(f"{n}_until") >= end))
+            )
+            .sum()
+            .alias(n)
+            for n in _numerator_names(m)
+        ]
+        agg = units.group_by("marketplace_id").agg(pl.col("weight").sum().alias("denominator"), *counts)
+        frames.append(
+            agg.unpivot(
+                index=["marketplace_id", "denominator"], variable_name="numerator", value_name="count"
+            ).with_columns(
+                pl.lit(m.id).alias("metric"),
+                pl.lit(first).alias("window_from"),
+                pl.lit(last).alias("window_to"),
+            )
+        )
+    out = pl.concat([f.collect() for f in frames], how="diagonal_relaxed") if frames else pl.DataFrame()
+    return _tidy(out)
+
+
+def _tidy(df: pl.DataFrame) -> pl.DataFrame:
+    if df.is_empty():
+        return pl.DataFrame(
+            schema={
+                "marketplace_id": pl.String,
+                "metric": pl.String,
+                "window_from": pl.Date,
+                "window_to": pl.Date,
+                "numerator": pl.String,
+                "count": pl.Int64,
+                "denominator": pl.Int64,
+            }
+        )
+    return df.select(
+        "marketplace_id",
+        "metric",
+        "window_from",
+        "window_to",
+        "numerator",
+        pl.col("count").cast(pl.Int64),
+        pl.col("denominator").cast(pl.Int64),
+    ).sort("marketplace_id", "metric", "numerator")
+
+
+def history(
+    data: Dataset, first_day: dt.date, last_day: dt.date, metrics: tuple[MetricDef, ...] = METRICS
+) -> pl.DataFrame:
+    """Every metric for every as-of day in [first_day, last_day], in one pass over the units.
+
+    Each unit counts on the days A with anchor + L <= A <= anchor + L + D - 1 (its window) and
+    A >= day(t_in); in a numerator also day(from) <= A < day(until). Those day ranges become +w/-w
+    events that a cumulative sum per (marketplace, metric, numerator) turns into daily counts.
+    """
+    days = pl.date_range(first_day, last_day, "1d", eager=True).alias("as_of")
+    cache: dict[str, pl.LazyFrame] = {}
+    frames = []
+    for m in metrics:
+        units = _units(data, m, cache)
+        lo = pl.col("anchor_day") + pl.duration(days=m.lag_days)
+        hi = pl.col("anchor_day") + pl.duration(days=m.lag_days + m.window_days - 1)
+        t_in_day = pl.col("t_in").dt.date()
+        den_lo = pl.max_horizontal(lo, t_in_day)
+        spans = [
+            units.select(
+                "marketplace_id",
+                pl.lit("denominator").alias("numerator"),
+                den_lo.alias("lo"),
+                hi.alias("hi"),
+                "weight",
+            )
+        ]
+        for n in _numerator_names(m):
+            from_day = pl.col(f"{n}_from").dt.date()
+            until_day = pl.col(f"{n}_until").dt.date() - pl.duration(days=1)
+            spans.append(
+                units.filter(pl.col(f"{n}_from").is_not_null()).select(
+                    "marketplace_id",
+                    pl.lit(n).alias("numerator"),
+                    pl.max_horizontal(den_lo, from_day).alias("lo"),
+                    pl.min_horizontal(hi, until_day).alias("hi"),
+                    "weight",
+                )
+            )
+        s = (
+            pl.concat(spans)
+            .filter(pl.col("lo") <= pl.col("hi"))
+            .filter((pl.col("hi") >= first_day) & (pl.col("lo") <= last_day))
+        )
+        events = (
+            pl.concat(
+                [
+                    s.select(
+                        "marketplace_id",
+                        "numerator",
+                        pl.max_horizontal("lo", pl.lit(first_day)).alias("as_of"),
+                        pl.col("weight").alias("delta"),
+                    ),
+                    s.select(
+                        "marketplace_id",
+                        "numerator",
+                        (pl.col("hi") + pl.duration(days=1)).alias("as_of"),
+                        (-pl.col("weight")).alias("delta"),
+                    ),
+                ]
+            )
+            .group_by("marketplace_id", "numerator", "as_of")
+            .agg(pl.col("delta").sum())
+        )
+        keys = pl.concat([units.select("marketplace_id").unique()]).join(
+            pl.LazyFrame({"numerator": ["denominator", *_numerator_names(m)]}), how="cross"
+        )
+        grid = keys.join(days.to_frame().lazy(), how="cross")
+        daily = (
+            grid.join(events, on=["marketplace_id", "numerator", "as_of"], how="left")
+            .with_columns(pl.col("delta").fill_null(0))
+            .sort("marketplace_id", "numerator", "as_of")
+            .with_columns(pl.col("delta").cum_sum().over("marketplace_id", "numerator").alias("value"))
+        )
+        # Spans that began before the range enter at first_day, so the cumulative sum is complete.
+        wide = daily.collect().pivot(on="numerator", index=["marketplace_id", "as_of"], values="value")
+        long = wide.unpivot(
+            index=["marketplace_id", "as_of", "denominator"], variable_name="numerator", value_name="count"
+        )
+        frames.append(
+            long.with_columns(
+                pl.lit(m.id).alias("metric"),
+                (pl.col("as_of") - pl.duration(days=m.lag_days + m.window_days - 1)).alias("window_from"),
+                (pl.col("as_of") - pl.duration(days=m.lag_days)).alias("window_to"),
+            )
+        )
+    out = pl.concat(frames, how="diagonal_relaxed")
+    return out.select(
+        "as_of",
+        "marketplace_id",
+        "metric",
+        pl.col("window_from").cast(pl.Date),
+        pl.col("window_to").cast(pl.Date),
+        "numerator",
+        pl.col("count").cast(pl.Int64),
+        pl.col("denominator").cast(pl.Int64),
+    ).sort("as_of", "marketplace_id", "metric", "numerator")
+
+
+def scorecard(counts: pl.DataFrame, metrics: tuple[MetricDef, ...] = METRICS) -> pl.DataFrame:
+    """Rate and status per marketplace and metric from `evaluate` or `history` counts."""
+    rows = []
+    by_id = {m.id: m for m in metrics}
+    key_cols = [
+        c for c in ("as_of", "marketplace_id", "metric", "window_from", "window_to") if c in counts.columns
+    ]
+    for key, grp in counts.group_by(key_cols, maintain_order=True):
+        rec = dict(zip(key_cols, key, strict=True))
+        m = by_id[rec["metric"]]
+        num = int(grp.filter(pl.col("numerator") == m.numerator)["count"].sum())
+        den = int(grp["denominator"][0])
+        j = stats.judge(num, den, m.target, m.condition)
+        iv = j["rateInterval"] or {}
+        rows.append(
+            {
+                **rec,
+                "title": m.title,
+                "channel": m.channel or "ALL",
+                "numerator": num,
+                "denominator": den,
+                "rate": j["rate"] if den else None,
+                "target": m.target,
+                "condition": m.condition,
+                "status": j["status"],
+                "volume_adjusted_status": j["volumeAdjustedStatus"],
+                "p_value": j["pValue"],
+                "rate_lower": iv.get("lower"),
+                "rate_upper": iv.get("upper"),
+            }
+        )
+    if not rows:
+        return pl.DataFrame()
+    return pl.DataFrame(rows).sort([c for c in ("as_of", "marketplace_id", "metric") if c in key_cols])

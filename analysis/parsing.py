@@ -1,0 +1,76 @@
+"""Polars expressions that turn the exports' text cells into typed values, or null when they can't.
+
+Every parser returns null for a value it cannot read; `sources` compares raw and parsed columns to
+quarantine such rows instead of letting a null slip into a metric.
+"""
+
+import polars as pl
+
+UTC = "UTC"
+_DATETIME_FORMATS_TZ = (
+    "%Y-%m-%dT%H:%M:%S%.f%#z",  # 2026-10-03T08:04:21+00:00, ...Z, with or without fraction
+    "%Y-%m-%dT%H:%M%#z",  # 2026-10-03T08:04Z, 2026-10-03T08:04+01:00
+)
+_DATETIME_FORMATS_NAIVE = (
+    "%Y-%m-%dT%H:%M:%S%.f",
+    "%Y-%m-%d %H:%M:%S%.f",
+    "%Y-%m-%dT%H:%M",
+    "%Y-%m-%d %H:%M",
+)
+DAY = pl.duration(days=1)
+
+
+def timestamp(col: str | pl.Expr, *, date_only_end_of_day: bool = False) -> pl.Expr:
+    """ISO-8601 date-time (any offset, `Z`, with or without seconds) or plain date, in UTC.
+
+    A plain date means the start of that day, or its last second when `date_only_end_of_day`
+    (promise dates: "a date without time means the end of that day, 23:59:59 UTC").
+    """
+    s = (pl.col(col) if isinstance(col, str) else col).str.strip_chars()
+    with_tz = [
+        s.str.to_datetime(f, strict=False, time_unit="us", time_zone=UTC) for f in _DATETIME_FORMATS_TZ
+    ]
+    naive = [
+        s.str.to_datetime(f, strict=False, time_unit="us").dt.replace_time_zone(UTC)
+        for f in _DATETIME_FORMATS_NAIVE
+    ]
+    day = s.str.to_date("%Y-%m-%d", strict=False).cast(pl.Datetime("us")).dt.replace_time_zone(UTC)
+    if date_only_end_of_day:
+        day = day + pl.duration(hours=23, minutes=59, seconds=59)
+    return pl.coalesce(*with_tz, *naive, day)
+
+
+def boolean(col: str) -> pl.Expr:
+    s = pl.col(col).str.strip_chars().str.to_lowercase()
+    return (
+        pl.when(s.is_in(["true", "t", "yes", "y", "1"]))
+        .then(True)
+        .when(s.is_in(["false", "f", "no", "n", "0"]))
+        .then(False)
+        .otherwise(None)
+    )
+
+
+def number(col: str) -> pl.Expr:
+    """Amounts and counts; tolerates a currency symbol or thousands separators in the cell."""
+    s = pl.col(col).str.strip_chars().str.replace_all(r"[£$€¥,\s]", "")
+    return s.cast(pl.Float64, strict=False)
+
+
+def integer(col: str) -> pl.Expr:
+    f = number(col)
+    return pl.when(f == f.floor()).then(f).otherwise(None).cast(pl.Int64, strict=False)
+
+
+def token(col: str) -> pl.Expr:
+    """Enumerated value, compared case-, space-, underscore- and hyphen-insensitively."""
+    return pl.col(col).str.strip_chars().str.to_lowercase().str.replace_all(r"[\s_]+", "-")
+
+
+def text(col: str) -> pl.Expr:
+    return pl.col(col).str.strip_chars()
+
+
+def day_of(ts: pl.Expr) -> pl.Expr:
+    """UTC calendar day of a UTC timestamp."""
+    return ts.dt.date()

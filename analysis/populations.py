@@ -1,0 +1,339 @@
+"""The units each metric counts (orders, packages, messages...), one row per unit, with times.
+
+Every population is a LazyFrame with the same core columns, so one engine evaluates them all:
+
+- `marketplace_id`, `channel` (`AFN`, `MFN` or `ALL`), `anchor_day`: the day that puts the unit
+  in a window (purchase day, ship-by day, ship day, day received);
+- `weight`: what the unit counts for (1, or units for the unit on-time delivery rate);
+- `t_in`: when the unit enters the denominator (null: as soon as it is in the window), for units
+  that are "not yet decided" for a while;
+- for each numerator `x`: `x_from` and `x_until`, the interval during which the unit counts in
+  the numerator (`x_from` null: never; `x_until` null: from then on for good).
+
+A unit counts in the metric on as-of day A when `anchor_day` is in A's window and `t_in` is
+before the end of A; it counts in the numerator when also `x_from < end of A <= x_until`.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+
+import polars as pl
+
+from analysis.sources import Dataset
+
+ALWAYS = dt.datetime(1970, 1, 1, tzinfo=dt.UTC)
+_TS = pl.Datetime("us", "UTC")
+HOURS_24 = pl.duration(hours=24)
+
+
+def _never() -> pl.Expr:
+    return pl.lit(None, _TS)
+
+
+def _always() -> pl.Expr:
+    return pl.lit(ALWAYS, _TS)
+
+
+def _order_channels(data: Dataset) -> pl.LazyFrame:
+    """One row per order and channel (an order with items in both channels is in both)."""
+    return (
+        data.frame("orders")
+        .group_by("order_id", "channel")
+        .agg(
+            pl.col("marketplace_id").first(),
+            pl.col("purchase_ts").min(),
+            pl.col("last_updated_ts").max(),
+            pl.col("order_status").first(),
+            pl.col("is_business_order").any(),
+            pl.col("quantity").sum().alias("units"),
+            pl.col("sku").first(),
+            pl.col("asin").first(),
+            pl.col("ship_service_level").first(),
+        )
+    )
+
+
+def _orders(data: Dataset) -> pl.LazyFrame:
+    """One row per order whatever its channels (for metrics over both channels)."""
+    return (
+        data.frame("orders")
+        .group_by("order_id")
+        .agg(
+            pl.col("marketplace_id").first(),
+            pl.col("purchase_ts").min(),
+            pl.col("order_status").first(),
+            pl.col("is_business_order").any(),
+            (pl.col("channel") == "MFN").any().alias("has_mfn"),
+        )
+    )
+
+
+def _first(frame: pl.LazyFrame, ts: str, cond: pl.Expr, name: str) -> pl.LazyFrame:
+    return frame.filter(cond).group_by("order_id").agg(pl.col(ts).min().alias(name))
+
+
+def order_defects(data: Dataset) -> pl.LazyFrame:
+    """ODR: first date of each kind of defect per order (feedback 1-2 stars not removed; claims not
+    denied, withdrawn or Amazon-funded; service chargebacks not won or Amazon-funded)."""
+    fb = _first(
+        data.frame("feedback"),
+        "feedback_ts",
+        (pl.col("rating") <= 2) & ~pl.col("removed"),
+        "negative_feedback_from",
+    )
+    claims = _first(
+        data.frame("claims"),
+        "claim_ts",
+        ~pl.col("claim_status").is_in(["denied", "withdrawn", "amazon-funded"]),
+        "claims_from",
+    )
+    cb = _first(
+        data.frame("chargebacks"),
+        "chargeback_ts",
+        (pl.col("category") == "service") & ~pl.col("status").is_in(["seller-won", "amazon-funded"]),
+        "chargebacks_from",
+    )
+    return (
+        _order_channels(data)
+        .filter(pl.col("order_status") != "cancelled")
+        .join(fb, on="order_id", how="left")
+        .join(claims, on="order_id", how="left")
+        .join(cb, on="order_id", how="left")
+        .with_columns(
+            pl.col("purchase_ts").dt.date().alias("anchor_day"),
+            pl.lit(1).alias("weight"),
+            pl.lit(None, _TS).alias("t_in"),
+            pl.min_horizontal("negative_feedback_from", "claims_from", "chargebacks_from").alias(
+                "defects_from"
+            ),
+            *[
+                _never().alias(f"{x}_until")
+                for x in ("defects", "negative_feedback", "claims", "chargebacks")
+            ],
+        )
+    )
+
+
+def _mfn_shipments(data: Dataset) -> pl.LazyFrame:
+    mfn = (
+        _order_channels(data)
+        .filter(pl.col("channel") == "MFN")
+        .select("order_id", "marketplace_id", "channel", "order_status", "units")
+    )
+    return data.frame("shipments").join(mfn, on="order_id", how="inner")
+
+
+def late_shipments(data: Dataset) -> pl.LazyFrame:
+    """LSR: MFN orders (not cancelled) by their earliest ship-by day; late from the moment a
+    package is confirmed after its ship-by time, or from the ship-by time while none is confirmed."""
+    s = _mfn_shipments(data).filter(pl.col("order_status") != "cancelled")
+    per_order = s.group_by("order_id").agg(
+        pl.col("marketplace_id").first(),
+        pl.col("channel").first(),
+        pl.col("carrier").first(),
+        pl.col("latest_ship_ts").min().alias("ship_by"),
+        pl.col("ship_ts").min().alias("first_ship"),
+        pl.col("ship_ts").filter(pl.col("ship_ts") > pl.col("latest_ship_ts")).min().alias("late_confirm"),
+    )
+    unconfirmed_late = (
+        pl.when(pl.col("first_ship").is_null() | (pl.col("first_ship") > pl.col("ship_by")))
+        .then(pl.col("ship_by"))
+        .otherwise(_never())
+    )
+    return per_order.with_columns(
+        pl.col("ship_by").dt.date().alias("anchor_day"),
+        pl.lit(1).alias("weight"),
+        pl.lit(None, _TS).alias("t_in"),
+        pl.min_horizontal(unconfirmed_late, "late_confirm").alias("late_from"),
+        _never().alias("late_until"),
+    )
+
+
+def mfn_orders_without_shipments(data: Dataset) -> pl.LazyFrame:
+    """MFN orders that have no shipments row, so no promise date (left out of LSR)."""
+    mfn = _order_channels(data).filter((pl.col("channel") == "MFN") & (pl.col("order_status") != "cancelled"))
+    return mfn.join(data.frame("shipments").select("order_id").unique(), on="order_id", how="anti")
+
+
+def cancellations(data: Dataset) -> pl.LazyFrame:
+    """Pre-fulfilment cancel rate: MFN orders not Pending; seller cancellations counted from the
+    cancellation date (without a cancellations row, from the order's last update)."""
+    c = (
+        data.frame("cancellations")
+        .sort("cancel_ts")
+        .group_by("order_id")
+        .agg(pl.col("requested_by").last(), pl.col("cancel_ts").last())
+    )
+    o = _order_channels(data).filter((pl.col("channel") == "MFN") & (pl.col("order_status") != "pending"))
+    seller = (pl.col("order_status") == "cancelled") & (
+        pl.col("requested_by").is_null() | pl.col("requested_by").is_in(["seller", "system"])
+    )
+    return o.join(c, on="order_id", how="left").with_columns(
+        pl.col("purchase_ts").dt.date().alias("anchor_day"),
+        pl.lit(1).alias("weight"),
+        pl.lit(None, _TS).alias("t_in"),
+        pl.when(seller)
+        .then(pl.coalesce("cancel_ts", "last_updated_ts", "purchase_ts"))
+        .otherwise(_never())
+        .alias("cancelled_from"),
+        _never().alias("cancelled_until"),
+    )
+
+
+def _packages(data: Dataset) -> pl.LazyFrame:
+    valid = pl.col("tracking_number").is_not_null() & (pl.col("tracking_valid").fill_null(True))
+    return (
+        _mfn_shipments(data)
+        .filter(pl.col("ship_ts").is_not_null())
+        .with_columns(
+            valid.alias("valid_tracking"),
+            pl.col("ship_ts").dt.date().alias("anchor_day"),
+            pl.lit(1).alias("weight"),
+        )
+    )
+
+
+def valid_tracking(data: Dataset) -> pl.LazyFrame:
+    """VTR: shipped packages by ship day; valid from confirmation when the number is there and the
+    carrier did not reject it."""
+    return _packages(data).with_columns(
+        pl.col("ship_ts").alias("t_in"),
+        pl.when(pl.col("valid_tracking")).then(pl.col("ship_ts")).otherwise(_never()).alias("valid_from"),
+        _never().alias("valid_until"),
+    )
+
+
+def _decided_packages(data: Dataset) -> pl.LazyFrame:
+    """Packages with valid tracking, decided once delivered or once the promised day is over."""
+    promise_over = (pl.col("latest_delivery_ts").dt.date() + pl.duration(days=1)).cast(_TS)
+    on_time = pl.col("delivery_ts").dt.date() <= pl.col("latest_delivery_ts").dt.date()
+    return (
+        _packages(data)
+        .filter(pl.col("valid_tracking") & pl.col("latest_delivery_ts").is_not_null())
+        .with_columns(
+            pl.min_horizontal("delivery_ts", promise_over).alias("t_in"),
+            pl.when(on_time).then(pl.col("delivery_ts")).otherwise(_never()).alias("on_time_from"),
+            _never().alias("on_time_until"),
+        )
+    )
+
+
+def on_time_delivery(data: Dataset) -> pl.LazyFrame:
+    return _decided_packages(data)
+
+
+def unit_on_time_delivery(data: Dataset) -> pl.LazyFrame:
+    """Units of an order are on time while every decided package of the order was on time."""
+    p = _decided_packages(data).with_columns(
+        pl.when(pl.col("on_time_from").is_null()).then(pl.col("t_in")).otherwise(_never()).alias("late_at")
+    )
+    return (
+        p.group_by("order_id")
+        .agg(
+            pl.col("marketplace_id").first(),
+            pl.col("channel").first(),
+            pl.col("units").first().alias("weight"),
+            pl.col("anchor_day").min(),
+            pl.col("t_in").min(),
+            pl.col("late_at").min(),
+        )
+        .with_columns(
+            pl.col("t_in").alias("on_time_from"),
+            pl.col("late_at").alias("on_time_until"),
+        )
+    )
+
+
+def _next_business_day_end(day: pl.Expr) -> pl.Expr:
+    """End (exclusive: next midnight) of the first Monday-to-Friday day after `day`."""
+    wd = day.dt.weekday()  # Monday 1 ... Sunday 7
+    step = pl.when(wd == 5).then(3).when(wd == 6).then(2).otherwise(1)
+    return (day + pl.duration(days=step) + pl.duration(days=1)).cast(_TS)
+
+
+def invoices(data: Dataset) -> pl.LazyFrame:
+    """IDR: shipped Amazon Business orders by purchase day; missing until an invoice is uploaded,
+    late from an upload after the end of the next business day after shipping."""
+    inv = data.frame("invoices").group_by("order_id").agg(pl.col("invoice_ts").min())
+    first_ship = data.frame("shipments").group_by("order_id").agg(pl.col("ship_ts").min().alias("first_ship"))
+    o = (
+        _orders(data)
+        .filter(pl.col("is_business_order") & (pl.col("order_status") == "shipped"))
+        .join(inv, on="order_id", how="left")
+        .join(first_ship, on="order_id", how="left")
+    )
+    ship_day = (
+        pl.when(pl.col("has_mfn"))
+        .then(pl.coalesce("first_ship", "purchase_ts"))
+        .otherwise(pl.col("purchase_ts"))
+        .dt.date()
+    )
+    late = pl.col("invoice_ts") >= pl.col("deadline")
+    return o.with_columns(_next_business_day_end(ship_day).alias("deadline")).with_columns(
+        pl.when(pl.col("has_mfn")).then(pl.lit("MFN")).otherwise(pl.lit("AFN")).alias("channel"),
+        pl.col("purchase_ts").dt.date().alias("anchor_day"),
+        pl.lit(1).alias("weight"),
+        pl.lit(None, _TS).alias("t_in"),
+        _always().alias("missing_from"),
+        pl.col("invoice_ts").alias("missing_until"),
+        pl.when(late).then(pl.col("invoice_ts")).otherwise(_never()).alias("late_from"),
+        _never().alias("late_until"),
+        _always().alias("defect_from"),
+        pl.when(late).then(_never()).otherwise(pl.col("invoice_ts")).alias("defect_until"),
+    )
+
+
+def refunds(data: Dataset) -> pl.LazyFrame:
+    """Refund rate: orders (not cancelled) with an FBA return or a refunded MFN return."""
+    fba = data.frame("fba_returns").group_by("order_id").agg(pl.col("return_ts").min().alias("r1"))
+    mfn = (
+        data.frame("mfn_returns")
+        .filter(pl.col("refunded_amount") > 0)
+        .group_by("order_id")
+        .agg(pl.col("return_ts").min().alias("r2"))
+    )
+    return (
+        _orders(data)
+        .filter(pl.col("order_status") != "cancelled")
+        .join(fba, on="order_id", how="left")
+        .join(mfn, on="order_id", how="left")
+        .with_columns(
+            pl.lit("ALL").alias("channel"),
+            pl.col("purchase_ts").dt.date().alias("anchor_day"),
+            pl.lit(1).alias("weight"),
+            pl.lit(None, _TS).alias("t_in"),
+            pl.min_horizontal("r1", "r2").alias("refunded_from"),
+            _never().alias("refunded_until"),
+        )
+    )
+
+
+def responses(data: Dataset) -> pl.LazyFrame:
+    """Contact response time: messages by day received; due 24 hours after receipt unless
+    answered before; on time when answered within 24 hours."""
+    m = data.frame("messages")
+    within = (pl.col("responded_ts") - pl.col("received_ts")) <= HOURS_24
+    due = pl.col("received_ts") + HOURS_24 - pl.duration(microseconds=1)
+    return m.with_columns(
+        pl.lit("ALL").alias("channel"),
+        pl.col("received_ts").dt.date().alias("anchor_day"),
+        pl.lit(1).alias("weight"),
+        pl.min_horizontal("responded_ts", due).alias("t_in"),
+        pl.when(within).then(pl.col("responded_ts")).otherwise(_never()).alias("on_time_from"),
+        _never().alias("on_time_until"),
+        ((pl.col("responded_ts") - pl.col("received_ts")).dt.total_seconds() / 3600).alias("response_hours"),
+    )
+
+
+POPULATIONS = {
+    "order_defects": order_defects,
+    "late_shipments": late_shipments,
+    "cancellations": cancellations,
+    "valid_tracking": valid_tracking,
+    "on_time_delivery": on_time_delivery,
+    "unit_on_time_delivery": unit_on_time_delivery,
+    "invoices": invoices,
+    "refunds": refunds,
+    "responses": responses,
+}

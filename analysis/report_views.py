@@ -1,0 +1,254 @@
+"""What the weekly metrics-summary notebook shows, as functions (the notebook only calls them).
+
+Every piece of text that comes from the data is escaped here, with `html.escape`, before it
+reaches the page: buyer comments are shown as text, never as markup.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import html
+from dataclasses import dataclass
+from pathlib import Path
+
+import altair as alt
+import polars as pl
+
+from analysis import __version__, charts, defects, health
+from analysis import metrics as m
+from analysis.marketplaces import marketplace_label
+from analysis.periods import iso_week_of, parse_week, week_sunday
+
+TREND_WEEKS = 26
+STATUS_LABEL = {"GOOD": "Good", "AT_RISK": "Fair", "BAD": "Poor", "NONE": "No data"}
+REPORT_CSS = """
+body { font-family: -apple-system, "Segoe UI", Roboto, Helvetica, Arial, sans-serif; }
+.jp-Notebook { max-width: 1100px; margin: 0 auto; padding: 0 12px; }
+table.ah { border-collapse: collapse; width: 100%; font-size: 14px; margin: 8px 0 16px; }
+table.ah th, table.ah td { border-bottom: 1px solid #ddd; padding: 6px 8px; text-align: left !important; vertical-align: top; }
+table.ah th { background: #f5f5f5; }
+.scroll { overflow-x: auto; max-width: 100%; }
+.badge { display: inline-block; padding: 2px 8px; border-radius: 10px; color: #fff; font-weight: 600; font-size: 12px; }
+.badge.GOOD { background: #2e7d32; } .badge.AT_RISK { background: #ef6c00; }
+.badge.BAD { background: #c62828; } .badge.NONE { background: #9e9e9e; }
+.muted { color: #666; font-size: 13px; }
+.vega-chart { width: 100%; }
+.report-header h1 { margin-bottom: 4px; }
+@media (max-width: 600px) { table.ah { font-size: 12px; } table.ah th, table.ah td { padding: 4px; } }
+@media print {
+  .vega-chart, table.ah tr, .jp-OutputArea-output { break-inside: avoid; page-break-inside: avoid; }
+  .jp-Notebook { max-width: none; }
+  a { color: inherit; text-decoration: none; }
+}
+"""
+
+
+@dataclass
+class ReportContext:
+    data_dir: Path
+    week: str
+    as_of: dt.date
+    marketplace: str
+    result: health.AccountHealth
+
+    @property
+    def marketplaces(self) -> list[str]:
+        ids = [pm["marketplaceId"] for pm in self.result.document["performanceMetrics"]]
+        return ids if self.marketplace == "all" else [i for i in ids if i == self.marketplace]
+
+
+def prepare(
+    data_dir: str | Path, week: str | None = None, as_of: str | None = None, marketplace: str = "all"
+) -> ReportContext:
+    """Compute everything the report shows: a week's report uses its Sunday as the as-of date."""
+    if week:
+        day = week_sunday(parse_week(week))
+    elif as_of:
+        day = dt.date.fromisoformat(as_of)
+    else:
+        raise ValueError("give the report a week (2026-W46) or an as-of date")
+    result = health.account_health(data_dir, day)
+    known = {pm["marketplaceId"] for pm in result.document["performanceMetrics"]}
+    if marketplace != "all" and marketplace not in known:
+        raise ValueError(f"marketplace {marketplace} is not in the data; it holds {', '.join(sorted(known))}")
+    return ReportContext(Path(data_dir), week or iso_week_of(day), day, marketplace, result)
+
+
+def esc(value: object) -> str:
+    return "" if value is None else html.escape(str(value), quote=True)
+
+
+def badge(status: str) -> str:
+    return f'<span class="badge {esc(status)}">{esc(STATUS_LABEL.get(status, status))}</span>'
+
+
+def pct(x: float | None, digits: int = 2) -> str:
+    return "–" if x is None else f"{100 * x:.{digits}f} %"
+
+
+def header_html(ctx: ReportContext) -> str:
+    orders = ctx.result.data.frame("orders").select(pl.col("purchase_ts").max()).collect().item()
+    fb = ctx.result.data.frame("feedback").select(pl.col("feedback_ts").max()).collect().item()
+    names = ", ".join(esc(marketplace_label(x)) for x in ctx.marketplaces)
+    return (
+        '<div class="report-header">'
+        f"<h1>Account Health metrics summary · {esc(ctx.week)}</h1>"
+        f'<p class="muted">Marketplaces: {names} · as of {esc(ctx.as_of)} (end of day, UTC) · '
+        f"newest order {esc(orders.date() if orders else '–')} · newest feedback {esc(fb.date() if fb else '–')} · "
+        f"suite version {esc(__version__)}</p></div>"
+    )
+
+
+def _odr_objects(ctx: ReportContext) -> list[tuple[str, str, dict]]:
+    out = []
+    for pm in ctx.result.document["performanceMetrics"]:
+        if pm["marketplaceId"] not in ctx.marketplaces:
+            continue
+        for ch in ("afn", "mfn"):
+            out.append((pm["marketplaceId"], ch.upper(), pm["orderDefectRate"][ch]))
+    return out
+
+
+def volume_sentence(obj: dict, noun: str = "orders", defect_noun: str = "defect") -> str:
+    """What a seller should take from a rate at its volume, in one sentence."""
+    n, d = obj["orderCount"], obj["orderWithDefects"]["count"]
+    if n == 0:
+        return f"No {noun} in the window."
+    plural = "s" if d != 1 else ""
+    head = f"{d} {defect_noun}{plural} in {n} {noun}"
+    p = obj.get("pValue")
+    if obj["status"] == "GOOD":
+        return f"{head}: under target."
+    if obj["volumeAdjustedStatus"] == "AT_RISK":
+        return f"{head}: above target, but at this volume not a sign of a problem; p = {p:.2f}."
+    return f"{head}: above target, and too many to be chance at this volume; p = {p:.3g}."
+
+
+def odr_scorecard_html(ctx: ReportContext) -> str:
+    rows = []
+    for mkt, ch, obj in _odr_objects(ctx):
+        iv = obj.get("rateInterval") or {}
+        rng = obj["reportingDateRange"]
+        rows.append(
+            "<tr>"
+            f"<td>{esc(marketplace_label(mkt))}</td><td>{'FBA' if ch == 'AFN' else 'Seller-fulfilled'}</td>"
+            f"<td>{badge(obj['volumeAdjustedStatus'])}</td>"
+            f"<td>{pct(obj['rate']) if obj['orderCount'] else '–'}</td>"
+            f"<td>{obj['orderWithDefects']['count']} defects of {obj['orderCount']} orders</td>"
+            f"<td>{obj['negativeFeedback']['count']} / {obj['claims']['count']} / {obj['chargebacks']['count']}</td>"
+            f"<td>&lt; {pct(obj['targetValue'], 0)}</td>"
+            f"<td>{pct(iv.get('lower'))} – {pct(iv.get('upper'))}</td>"
+            f"<td>{badge(obj['status'])}</td>"
+            f"<td>{esc(rng['reportingDateFrom'][:10])} to {esc(rng['reportingDateTo'][:10])}</td>"
+            f"<td>{esc(volume_sentence(obj))}</td>"
+            "</tr>"
+        )
+    return (
+        "<h2>Order Defect Rate</h2>"
+        '<p class="muted">Status follows the volume-aware judgement: <b>Poor</b> only when the defects are too many '
+        "to be chance at this order volume (exact binomial test, p &lt; 0.05); <b>Fair</b> when the rate is over "
+        "target but within what chance gives. Amazon's plain view (rate against target) is kept beside it.</p>"
+        '<div class="scroll"><table class="ah"><thead><tr><th>Marketplace</th><th>Channel</th><th>Status</th>'
+        "<th>ODR</th><th>Counts</th><th>Feedback / claims / chargebacks</th><th>Target</th><th>95 % interval</th>"
+        "<th>Amazon's view</th><th>Orders placed</th><th>What it means</th></tr></thead><tbody>"
+        + "".join(rows)
+        + "</tbody></table></div>"
+    )
+
+
+def odr_trend(ctx: ReportContext) -> pl.DataFrame:
+    """ODR as of each Sunday of the last 26 weeks, per marketplace and channel."""
+    first = ctx.as_of - dt.timedelta(weeks=TREND_WEEKS - 1)
+    odr = tuple(d for d in ctx.result.metrics if d.population == "order_defects")
+    hist = m.history(ctx.result.data, first, ctx.as_of, odr)
+    weeks = [first + dt.timedelta(weeks=i) for i in range(TREND_WEEKS)]
+    card = m.scorecard(hist.filter(pl.col("as_of").is_in(weeks)), odr)
+    return (
+        card.filter(pl.col("marketplace_id").is_in(ctx.marketplaces))
+        .with_columns(
+            pl.col("as_of").alias("week"),
+            (
+                pl.col("marketplace_id").replace_strict(
+                    {x: marketplace_label(x) for x in ctx.marketplaces}, default=pl.col("marketplace_id")
+                )
+                + pl.lit(" · ")
+                + pl.col("channel").replace({"AFN": "FBA", "MFN": "Seller-fulfilled"})
+            ).alias("series"),
+        )
+        .filter(pl.col("denominator") > 0)
+        .select("week", "series", "rate", "numerator", "denominator", "status")
+        .sort("series", "week")
+    )
+
+
+def odr_trend_chart(ctx: ReportContext) -> alt.Chart:
+    df = odr_trend(ctx)
+    return charts.rate_trend(
+        df, title=f"Order Defect Rate, last {TREND_WEEKS} weeks (as of each Sunday)", target=0.01
+    )
+
+
+def defective_orders_html(ctx: ReportContext, limit: int = 200) -> str:
+    df = defects.defective_orders(ctx.result.data, ctx.as_of, ctx.result.metrics).filter(
+        pl.col("marketplace_id").is_in(ctx.marketplaces)
+    )
+    if df.is_empty():
+        return "<h2>Defective orders in the window</h2><p>No defective orders in the ODR window.</p>"
+    rows = []
+    for r in df.head(limit).iter_rows(named=True):
+        kinds = [
+            k
+            for k, flag in (
+                ("negative feedback", r["negative_feedback"]),
+                ("A-to-z claim", r["claim"]),
+                ("chargeback", r["chargeback"]),
+            )
+            if flag
+        ]
+        rows.append(
+            "<tr>"
+            f"<td>{esc(r['order_id'])}</td><td>{esc(r['purchase_day'])}</td>"
+            f"<td>{esc(marketplace_label(r['marketplace_id']))}</td><td>{'FBA' if r['channel'] == 'AFN' else 'Seller-fulfilled'}</td>"
+            f"<td>{esc(r['skus'])}</td><td>{esc(', '.join(kinds))}</td>"
+            f"<td>{esc(r['rating']) if r['rating'] is not None else ''}</td><td>{esc(r['comment'])}</td>"
+            f"<td>{esc(r['claim_reason'] or '')} {esc(r['claim_status'] or '')}</td>"
+            f"<td>{esc(r['leaves_window'])}</td>"
+            "</tr>"
+        )
+    more = f'<p class="muted">Showing {limit} of {df.height}.</p>' if df.height > limit else ""
+    return (
+        f"<h2>Defective orders in the window ({df.height})</h2>"
+        '<div class="scroll"><table class="ah"><thead><tr><th>Order</th><th>Purchased</th><th>Marketplace</th>'
+        "<th>Channel</th><th>SKUs</th><th>Defects</th><th>Rating</th><th>Buyer comment</th><th>Claim</th>"
+        "<th>Leaves the window on</th></tr></thead><tbody>" + "".join(rows) + "</tbody></table></div>" + more
+    )
+
+
+def data_quality_html(ctx: ReportContext, limit: int = 20) -> str:
+    dq = ctx.result.document["dataQuality"]
+    notes = "".join(f"<li>{esc(n)}</li>" for n in dq["notes"])
+    parts = [f"<h2>Data quality</h2><p>{dq['quarantinedRows']} rows set aside (quarantined).</p>"]
+    if notes:
+        parts.append(f"<ul>{notes}</ul>")
+    if dq["quarantinedRows"]:
+        rows = "".join(
+            f"<tr><td>{esc(r['file'])}</td><td>{esc(r['line'])}</td><td>{esc(r['column'])}</td><td>{esc(r['value'])}</td><td>{esc(r['reason'])}</td></tr>"
+            for r in dq["rows"][:limit]
+        )
+        parts.append(
+            '<div class="scroll"><table class="ah"><thead><tr><th>File</th><th>Line</th><th>Column</th><th>Value</th>'
+            f"<th>Reason</th></tr></thead><tbody>{rows}</tbody></table></div>"
+        )
+    return "".join(parts)
+
+
+def footer_html(ctx: ReportContext) -> str:
+    rows = "".join(
+        f"<tr><td>{esc(f.path.name)}</td><td>{esc(f.kind)}</td><td>{f.rows}</td><td><code>{esc(f.sha256[:16])}…</code></td></tr>"
+        for f in ctx.result.data.files
+    )
+    return (
+        "<h2>Input files</h2>"
+        '<div class="scroll"><table class="ah"><thead><tr><th>File</th><th>Kind</th><th>Rows</th><th>SHA-256</th></tr></thead>'
+        f"<tbody>{rows}</tbody></table></div>"
+    )

@@ -1,0 +1,659 @@
+"""Readers for every export of `inputs.md`: recognise a file by its header, type its columns.
+
+A folder of downloads goes in; typed polars LazyFrames, one per kind of file, come out, together
+with the rows that could not be used (quarantined with file, line, column and reason) and a list
+of the files read with their checksums. Buyer personal data is dropped here, on load, so it can
+never reach a metric, a report or a log.
+"""
+
+from __future__ import annotations
+
+import codecs
+import gzip
+import hashlib
+import io
+import json
+import re
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import polars as pl
+
+from analysis import parsing
+from analysis.marketplaces import SALES_CHANNEL_TO_ID, feedback_date_format
+
+
+class DataError(Exception):
+    """A problem with the user's input that stops the run; the message says what to do."""
+
+
+@dataclass(frozen=True)
+class Column:
+    header: str
+    field: str
+    parse: str = "text"  # text | token | timestamp | promise | bool | int | float | raw
+    required: bool = True
+    aliases: tuple[str, ...] = ()
+    allowed: tuple[str, ...] | None = None
+    check: tuple[Callable[[pl.Expr], pl.Expr], str] | None = None
+
+
+@dataclass(frozen=True)
+class Kind:
+    name: str
+    title: str
+    signature: tuple[str, ...]
+    columns: tuple[Column, ...]
+    pii: tuple[str, ...] = ()
+
+
+ORDER_STATUSES = ("pending", "unshipped", "partiallyshipped", "shipped", "shipping", "cancelled")
+CLAIM_STATUSES = (
+    "under-review",
+    "granted",
+    "seller-funded",
+    "amazon-funded",
+    "denied",
+    "withdrawn",
+    "appealed",
+)
+CHARGEBACK_STATUSES = ("open", "seller-won", "seller-lost", "amazon-funded")
+PII_HEADERS = (
+    "Rater Email",
+    "buyer-email",
+    "buyer-name",
+    "buyer-phone-number",
+    "recipient-name",
+    "ship-address-1",
+    "ship-address-2",
+    "ship-address-3",
+    "ship-phone-number",
+    "bill-address-1",
+    "bill-address-2",
+    "bill-address-3",
+)
+
+
+def _nonneg(e: pl.Expr) -> pl.Expr:
+    return e >= 0
+
+
+KINDS: tuple[Kind, ...] = (
+    Kind(
+        "orders",
+        "All Orders report",
+        ("amazon-order-id", "purchase-date", "order-status"),
+        (
+            Column("amazon-order-id", "order_id"),
+            Column("purchase-date", "purchase_ts", "timestamp"),
+            Column("last-updated-date", "last_updated_ts", "timestamp", required=False),
+            Column("order-status", "order_status", "token", allowed=ORDER_STATUSES),
+            Column(
+                "fulfillment-channel",
+                "fulfillment_channel",
+                "token",
+                allowed=("amazon", "afn", "merchant", "mfn"),
+            ),
+            Column("sales-channel", "sales_channel", allowed=tuple(SALES_CHANNEL_TO_ID)),
+            Column("ship-service-level", "ship_service_level", required=False),
+            Column("product-name", "product_name", required=False),
+            Column("sku", "sku"),
+            Column("asin", "asin", required=False),
+            Column("item-status", "item_status", required=False),
+            Column(
+                "quantity",
+                "quantity",
+                "int",
+                aliases=("quantity-purchased",),
+                check=(_nonneg, "negative quantity"),
+            ),
+            Column("currency", "currency", required=False),
+            Column("item-price", "item_price", "float", required=False),
+            Column("ship-country", "ship_country", required=False),
+            Column("is-business-order", "is_business_order", "bool", required=False),
+        ),
+        pii=PII_HEADERS,
+    ),
+    Kind(
+        "feedback",
+        "Seller feedback report",
+        ("Rating", "Order ID", "Date"),
+        (
+            Column("Date", "date_raw", "raw"),
+            Column("Rating", "rating", "int", check=(lambda e: e.is_between(1, 5), "rating outside 1 to 5")),
+            Column("Comments", "comments", required=False),
+            Column("Your Response", "response", required=False, aliases=("Response",)),
+            Column("Order ID", "order_id"),
+            Column("Removed", "removed", "bool", required=False),
+        ),
+        pii=PII_HEADERS,
+    ),
+    Kind(
+        "claims",
+        "A-to-z claims",
+        ("claim-date", "claim-status"),
+        (
+            Column("order-id", "order_id"),
+            Column("claim-date", "claim_ts", "timestamp"),
+            Column("claim-reason", "claim_reason", "token", required=False),
+            Column("claim-status", "claim_status", "token", allowed=CLAIM_STATUSES),
+            Column("claim-amount", "claim_amount", "float", required=False),
+        ),
+    ),
+    Kind(
+        "chargebacks",
+        "Chargebacks",
+        ("chargeback-date", "category"),
+        (
+            Column("order-id", "order_id"),
+            Column("chargeback-date", "chargeback_ts", "timestamp"),
+            Column("reason", "reason", required=False),
+            Column("category", "category", "token", allowed=("service", "fraud")),
+            Column("status", "status", "token", allowed=CHARGEBACK_STATUSES),
+        ),
+    ),
+    Kind(
+        "shipments",
+        "MFN shipments",
+        ("latest-ship-date", "ship-date"),
+        (
+            Column("order-id", "order_id"),
+            Column("latest-ship-date", "latest_ship_ts", "promise"),
+            Column("ship-date", "ship_ts", "timestamp", required=False),
+            Column("carrier-code", "carrier", required=False),
+            Column("tracking-number", "tracking_number", required=False),
+            Column("tracking-valid", "tracking_valid", "bool", required=False),
+            Column("latest-delivery-date", "latest_delivery_ts", "promise", required=False),
+            Column("delivery-date", "delivery_ts", "timestamp", required=False),
+        ),
+    ),
+    Kind(
+        "cancellations",
+        "Cancellations",
+        ("cancel-date", "requested-by"),
+        (
+            Column("order-id", "order_id"),
+            Column("cancel-date", "cancel_ts", "timestamp"),
+            Column("requested-by", "requested_by", "token", allowed=("buyer", "seller", "system")),
+        ),
+    ),
+    Kind(
+        "fba_returns",
+        "FBA customer returns",
+        ("return-date", "fulfillment-center-id"),
+        (
+            Column("return-date", "return_ts", "timestamp"),
+            Column("order-id", "order_id"),
+            Column("sku", "sku", required=False),
+            Column("asin", "asin", required=False),
+            Column("quantity", "quantity", "int", required=False, check=(_nonneg, "negative quantity")),
+            Column("detailed-disposition", "disposition", required=False),
+            Column("reason", "reason", required=False),
+            Column("customer-comments", "comments", required=False),
+        ),
+    ),
+    Kind(
+        "mfn_returns",
+        "MFN returns",
+        ("Order ID", "Return request date"),
+        (
+            Column("Order ID", "order_id"),
+            Column("Return request date", "return_ts", "timestamp"),
+            Column("Return request status", "return_status", required=False),
+            Column("Merchant SKU", "sku", required=False),
+            Column("Return Reason", "reason", required=False),
+            Column(
+                "Return quantity", "quantity", "int", required=False, check=(_nonneg, "negative quantity")
+            ),
+            Column("Refunded Amount", "refunded_amount", "float"),
+        ),
+        pii=PII_HEADERS,
+    ),
+    Kind(
+        "messages",
+        "Buyer messages",
+        ("thread-id", "received-at"),
+        (
+            Column("thread-id", "thread_id"),
+            Column("order-id", "order_id", required=False),
+            Column("received-at", "received_ts", "timestamp"),
+            Column("responded-at", "responded_ts", "timestamp", required=False),
+        ),
+    ),
+    Kind(
+        "invoices",
+        "Business invoices",
+        ("invoice-uploaded-at",),
+        (
+            Column("order-id", "order_id"),
+            Column("invoice-uploaded-at", "invoice_ts", "timestamp"),
+        ),
+    ),
+)
+KIND_BY_NAME = {k.name: k for k in KINDS}
+TABLE_KINDS = tuple(k.name for k in KINDS)
+
+QUARANTINE_SCHEMA = {
+    "file": pl.String,
+    "line": pl.Int64,
+    "column": pl.String,
+    "value": pl.String,
+    "reason": pl.String,
+}
+
+
+@dataclass
+class SourceFile:
+    path: Path
+    kind: str
+    rows: int = 0
+    quarantined: int = 0
+    duplicates: int = 0
+    sha256: str = ""
+    encoding: str = ""
+
+
+@dataclass
+class Dataset:
+    """Everything read from one folder: typed frames per kind, snapshots, and what was set aside."""
+
+    data_dir: Path
+    files: list[SourceFile]
+    frames: dict[str, pl.LazyFrame]
+    snapshots: list[dict]
+    quarantine: pl.DataFrame
+    notes: list[str] = field(default_factory=list)
+
+    def has(self, kind: str) -> bool:
+        return any(f.kind == kind for f in self.files)
+
+    def frame(self, kind: str) -> pl.LazyFrame:
+        return self.frames[kind]
+
+
+# ----------------------------------------------------------------------------- bytes to text
+
+
+def _decode(raw: bytes, path: Path) -> tuple[str, str]:
+    """Text of a file and the encoding it was read with: UTF-8 (with or without BOM), else cp932
+    when the bytes are valid Shift_JIS holding Japanese, else windows-1252."""
+    if raw.startswith(codecs.BOM_UTF8):
+        return raw[len(codecs.BOM_UTF8) :].decode("utf-8", errors="strict"), "utf-8-sig"
+    try:
+        return raw.decode("utf-8"), "utf-8"
+    except UnicodeDecodeError:
+        pass
+    try:
+        text = raw.decode("cp932")
+        if re.search(r"[\u3040-\u30ff\u4e00-\u9fff]", text):
+            return text, "cp932"
+    except UnicodeDecodeError:
+        pass
+    try:
+        return raw.decode("cp1252"), "cp1252"
+    except UnicodeDecodeError as exc:
+        raise DataError(
+            f"{path.name}: cannot decode byte {exc.start} as UTF-8, Shift_JIS or windows-1252; "
+            "download the file again or save it as UTF-8."
+        ) from exc
+
+
+def _read_bytes(path: Path) -> bytes:
+    try:
+        raw = path.read_bytes()
+    except OSError as exc:
+        raise DataError(f"{path}: cannot read the file ({exc.strerror}); check its permissions.") from exc
+    if raw[:2] == b"\x1f\x8b":
+        try:
+            raw = gzip.decompress(raw)
+        except (OSError, EOFError) as exc:
+            raise DataError(f"{path.name}: the gzip file is damaged ({exc}); download it again.") from exc
+    return raw
+
+
+def _split_header(line: str) -> tuple[list[str], str]:
+    sep = "\t" if "\t" in line else ","
+    cells = [c.strip().strip('"').strip() for c in line.split(sep)]
+    while cells and cells[-1] == "":
+        cells.pop()
+    return cells, sep
+
+
+def recognise(header: list[str]) -> Kind | None:
+    """The kind whose signature columns all appear in the header (most specific first)."""
+    present = set(header)
+    matches = [k for k in KINDS if set(k.signature) <= present]
+    if not matches:
+        return None
+    return max(matches, key=lambda k: len(k.signature))
+
+
+# ----------------------------------------------------------------------------- one table file
+
+
+def _read_table(path: Path, text: str, kind: Kind, header: list[str], sep: str) -> pl.DataFrame:
+    body = text.encode("utf-8")
+    try:
+        df = pl.read_csv(
+            io.BytesIO(body),
+            separator=sep,
+            quote_char=None if sep == "\t" else '"',
+            infer_schema=False,
+            has_header=True,
+            truncate_ragged_lines=True,
+            new_columns=None,
+        )
+    except pl.exceptions.PolarsError as exc:
+        raise DataError(f"{path.name}: cannot be read as a {kind.title} file ({exc}).") from exc
+    names = [c.strip().strip('"').strip().lstrip("\ufeff") for c in df.columns]
+    df.columns = [n if n else f"_empty_{i}" for i, n in enumerate(names)]
+    df = df.select([c for c in df.columns if not c.startswith("_empty_")])
+    return df.with_row_index("_line", offset=2).with_columns(pl.col("_line").cast(pl.Int64))
+
+
+def _typed(path: Path, kind: Kind, df: pl.DataFrame) -> tuple[pl.DataFrame, pl.DataFrame, int]:
+    """Typed rows, quarantined cells, and the number of exact duplicate rows dropped."""
+    df = df.drop([c for c in kind.pii if c in df.columns])
+    selected: dict[str, str] = {}
+    for col in kind.columns:
+        found = next((h for h in (col.header, *col.aliases) if h in df.columns), None)
+        if found is None and col.required:
+            raise DataError(
+                f"{path.name}: the {kind.title} file has no '{col.header}' column (line 1); "
+                f"add it or download the report again with all columns."
+            )
+        if found is not None:
+            selected[col.field] = found
+    raw = df.select(
+        pl.col("_line"),
+        *[pl.col(h).str.strip_chars().replace("", None).alias(f) for f, h in selected.items()],
+    )
+    data_cols = [f for f in selected]
+    before = raw.height
+    raw = raw.unique(subset=data_cols, keep="first", maintain_order=True)
+    duplicates = before - raw.height
+
+    parsed_exprs: list[pl.Expr] = []
+    problems: list[pl.DataFrame] = []
+    for col in kind.columns:
+        if col.field not in selected:
+            parsed_exprs.append(pl.lit(None).alias(col.field))
+            continue
+        parsed = _parser(col)
+        parsed_exprs.append(parsed.alias(col.field))
+        bad_reasons: list[tuple[pl.Expr, str]] = []
+        if col.required:
+            bad_reasons.append((pl.col(col.field).is_null(), "missing value"))
+        if col.parse not in ("text", "raw", "token"):
+            bad_reasons.append(
+                (pl.col(col.field).is_not_null() & parsed.is_null(), f"cannot read as {col.parse}")
+            )
+        if col.allowed is not None:
+            bad_reasons.append(
+                (pl.col(col.field).is_not_null() & ~parsed.is_in(list(col.allowed)), "unknown value")
+            )
+        if col.check is not None:
+            pred, why = col.check
+            bad_reasons.append((parsed.is_not_null() & ~pred(parsed), why))
+        for cond, why in bad_reasons:
+            bad = raw.filter(cond)
+            if bad.height:
+                problems.append(
+                    bad.select(
+                        pl.lit(path.name).alias("file"),
+                        pl.col("_line").alias("line"),
+                        pl.lit(selected[col.field]).alias("column"),
+                        pl.col(col.field).cast(pl.String).alias("value"),
+                        pl.lit(why).alias("reason"),
+                    )
+                )
+    quarantine = (
+        pl.concat(problems).unique(subset=["line"], keep="first", maintain_order=True)
+        if problems
+        else pl.DataFrame(schema=QUARANTINE_SCHEMA)
+    )
+    typed = (
+        raw.filter(~pl.col("_line").is_in(quarantine["line"].implode()))
+        .select(pl.col("_line"), *parsed_exprs)
+        .with_columns(pl.lit(path.name).alias("_file"))
+    )
+    return typed, quarantine, duplicates
+
+
+def _parser(col: Column) -> pl.Expr:
+    f = col.field
+    match col.parse:
+        case "timestamp":
+            return parsing.timestamp(f)
+        case "promise":
+            return parsing.timestamp(f, date_only_end_of_day=True)
+        case "bool":
+            return parsing.boolean(f)
+        case "int":
+            return parsing.integer(f)
+        case "float":
+            return parsing.number(f)
+        case "token":
+            return (
+                parsing.token(f).str.replace_all("-", "") if col.field == "order_status" else parsing.token(f)
+            )
+        case _:
+            return pl.col(f)
+
+
+# ----------------------------------------------------------------------------- the folder
+
+
+def _is_candidate(p: Path) -> bool:
+    return p.is_file() and not p.name.startswith(".") and not p.name.lower().startswith("readme")
+
+
+def load(data_dir: str | Path, *, marketplace: str | None = None) -> Dataset:
+    """Read every export in `data_dir` (files recognised by content, whatever their names)."""
+    data_dir = Path(data_dir)
+    if not data_dir.exists():
+        raise DataError(
+            f"The data folder {data_dir} does not exist; pass --data with the folder of your exports."
+        )
+    if not data_dir.is_dir():
+        raise DataError(f"{data_dir} is a file, not a folder; pass --data with the folder that holds it.")
+    paths = sorted(p for p in data_dir.iterdir() if _is_candidate(p))
+    if not paths:
+        raise DataError(f"The data folder {data_dir} is empty; put your Seller Central downloads in it.")
+
+    files: list[SourceFile] = []
+    tables: dict[str, list[pl.DataFrame]] = {k: [] for k in TABLE_KINDS}
+    quarantines: list[pl.DataFrame] = []
+    snapshots: list[dict] = []
+    for path in paths:
+        raw = _read_bytes(path)
+        sha = hashlib.sha256(path.read_bytes()).hexdigest()
+        text, encoding = _decode(raw, path)
+        stripped = text.lstrip()
+        if stripped.startswith("{"):
+            kind = _read_json(path, stripped, snapshots)
+            files.append(SourceFile(path, kind, rows=1, sha256=sha, encoding=encoding))
+            continue
+        first_line = text.split("\n", 1)[0].rstrip("\r")
+        header, sep = _split_header(first_line)
+        kind_def = recognise(header)
+        if kind_def is None:
+            raise DataError(
+                f"{path.name}: not a known export (header starts '{first_line[:60]}'); "
+                "move it out of the data folder or see inputs.md for the files the suite reads."
+            )
+        df = _read_table(path, text, kind_def, header, sep)
+        typed, quarantine, dups = _typed(path, kind_def, df)
+        tables[kind_def.name].append(typed)
+        quarantines.append(quarantine)
+        files.append(SourceFile(path, kind_def.name, df.height, quarantine.height, dups, sha, encoding))
+    if not tables["orders"]:
+        raise DataError(
+            f"No All Orders report in {data_dir}; download 'All Orders' (tab-separated) from "
+            "Seller Central and put it in the folder."
+        )
+
+    frames = {k: _combine(k, v) for k, v in tables.items()}
+    notes: list[str] = []
+    frames["orders"], dropped = _latest_order_items(frames["orders"])
+    if dropped:
+        notes.append(f"{dropped} order rows replaced by a later download of the same order item.")
+    frames["feedback"], fb_quarantine = _feedback_with_marketplace(
+        frames["feedback"], frames["orders"], marketplace
+    )
+    frames["messages"], msg_quarantine = _messages_with_order(frames["messages"], frames["orders"])
+    quarantines += [fb_quarantine, msg_quarantine]
+    quarantine = pl.concat([q for q in quarantines if q.height] or [pl.DataFrame(schema=QUARANTINE_SCHEMA)])
+    for f in files:
+        f.quarantined = quarantine.filter(pl.col("file") == f.path.name).height
+    if not frames_has_rows(frames["orders"]):
+        notes.append("The orders files hold no usable rows.")
+    return Dataset(
+        data_dir=data_dir,
+        files=files,
+        frames={k: v.lazy() for k, v in frames.items()},
+        snapshots=sorted(snapshots, key=lambda s: s["_asOf"]),
+        quarantine=quarantine.sort("file", "line"),
+        notes=notes,
+    )
+
+
+def frames_has_rows(df: pl.DataFrame) -> bool:
+    return df.height > 0
+
+
+_DTYPES = {
+    "timestamp": pl.Datetime("us", "UTC"),
+    "promise": pl.Datetime("us", "UTC"),
+    "bool": pl.Boolean(),
+    "int": pl.Int64(),
+    "float": pl.Float64(),
+}
+
+
+def _empty(kind: str) -> pl.DataFrame:
+    schema: dict[str, pl.DataType] = {"_line": pl.Int64()}
+    for col in KIND_BY_NAME[kind].columns:
+        schema[col.field] = _DTYPES.get(col.parse, pl.String())
+    schema["_file"] = pl.String()
+    return pl.DataFrame(schema=schema)
+
+
+def _combine(kind: str, parts: list[pl.DataFrame]) -> pl.DataFrame:
+    empty = _empty(kind)
+    if not parts:
+        return empty
+    aligned = [
+        p.select(
+            [
+                pl.col(c).cast(t) if c in p.columns else pl.lit(None, t).alias(c)
+                for c, t in empty.schema.items()
+            ]
+        )
+        for p in parts
+    ]
+    return pl.concat(aligned)
+
+
+def _latest_order_items(orders: pl.DataFrame) -> tuple[pl.DataFrame, int]:
+    """Overlapping downloads: per order item (order id + sku) the latest last-updated-date wins."""
+    before = orders.height
+    out = (
+        orders.sort(
+            ["order_id", "sku", "last_updated_ts", "_file", "_line"],
+            descending=[False, False, True, True, False],
+            nulls_last=True,
+        )
+        .unique(subset=["order_id", "sku"], keep="first", maintain_order=True)
+        .with_columns(
+            pl.col("fulfillment_channel")
+            .replace_strict({"amazon": "AFN", "afn": "AFN", "merchant": "MFN", "mfn": "MFN"})
+            .alias("channel"),
+            pl.col("sales_channel").replace_strict(SALES_CHANNEL_TO_ID).alias("marketplace_id"),
+            pl.col("is_business_order").fill_null(False),
+        )
+    )
+    return out, before - out.height
+
+
+def _order_marketplaces(orders: pl.DataFrame) -> pl.DataFrame:
+    return orders.select("order_id", "marketplace_id").unique(subset=["order_id"], keep="first")
+
+
+def _feedback_with_marketplace(
+    feedback: pl.DataFrame, orders: pl.DataFrame, default_marketplace: str | None
+) -> tuple[pl.DataFrame, pl.DataFrame]:
+    """Feedback dates are written in the marketplace's own format, so the marketplace (from the
+    order) must be known before the date can be read."""
+    fb = feedback.join(_order_marketplaces(orders), on="order_id", how="left")
+    if default_marketplace:
+        fb = fb.with_columns(pl.col("marketplace_id").fill_null(pl.lit(default_marketplace)))
+    unknown = fb.filter(pl.col("marketplace_id").is_null())
+    known = fb.filter(pl.col("marketplace_id").is_not_null())
+    date_expr = pl.lit(None, pl.Date)
+    for mkt in known["marketplace_id"].unique().to_list():
+        date_expr = (
+            pl.when(pl.col("marketplace_id") == mkt)
+            .then(pl.col("date_raw").str.to_date(feedback_date_format(mkt), strict=False))
+            .otherwise(date_expr)
+        )
+    known = known.with_columns(date_expr.alias("feedback_date"))
+    bad_date = known.filter(pl.col("feedback_date").is_null())
+    good = known.filter(pl.col("feedback_date").is_not_null()).with_columns(
+        pl.col("feedback_date").cast(pl.Datetime("us")).dt.replace_time_zone("UTC").alias("feedback_ts"),
+        pl.col("removed").fill_null(False),
+    )
+    q = pl.concat(
+        [
+            unknown.select(
+                pl.col("_file").alias("file"),
+                pl.col("_line").alias("line"),
+                pl.lit("Order ID").alias("column"),
+                pl.col("order_id").alias("value"),
+                pl.lit("feedback for an order not in any orders file").alias("reason"),
+            ),
+            bad_date.select(
+                pl.col("_file").alias("file"),
+                pl.col("_line").alias("line"),
+                pl.lit("Date").alias("column"),
+                pl.col("date_raw").alias("value"),
+                pl.lit("cannot read as a date in the marketplace's format").alias("reason"),
+            ),
+        ]
+    )
+    return good, q
+
+
+def _messages_with_order(messages: pl.DataFrame, orders: pl.DataFrame) -> tuple[pl.DataFrame, pl.DataFrame]:
+    """A message belongs to the marketplace of its order; one without a known order is set aside."""
+    m = messages.join(_order_marketplaces(orders), on="order_id", how="left")
+    bad = m.filter(pl.col("marketplace_id").is_null())
+    q = bad.select(
+        pl.col("_file").alias("file"),
+        pl.col("_line").alias("line"),
+        pl.lit("order-id").alias("column"),
+        pl.col("order_id").alias("value"),
+        pl.lit("message for an order not in any orders file").alias("reason"),
+    )
+    return m.filter(pl.col("marketplace_id").is_not_null()), q
+
+
+def _read_json(path: Path, text: str, snapshots: list[dict]) -> str:
+    try:
+        doc = json.loads(text)
+    except json.JSONDecodeError as exc:
+        raise DataError(
+            f"{path.name}: invalid JSON at line {exc.lineno}, column {exc.colno} ({exc.msg})."
+        ) from exc
+    if isinstance(doc, dict) and doc.get("generator") == "analysis.sample":
+        return "sample_manifest"
+    if isinstance(doc, dict) and "performanceMetrics" in doc:
+        from analysis.snapshots import normalise_snapshot
+
+        snapshots.append(normalise_snapshot(doc, path.name))
+        return "performance_snapshot"
+    raise DataError(
+        f"{path.name}: a JSON file that is not a GET_V2_SELLER_PERFORMANCE_REPORT document; "
+        "move it out of the data folder."
+    )

@@ -1,0 +1,197 @@
+"""Shared fixtures: a builder for tiny hand-made accounts in the real export formats."""
+
+from __future__ import annotations
+
+import csv
+import shutil
+from pathlib import Path
+
+import pytest
+
+from analysis import config
+from analysis.sample import FEEDBACK_HEADER, ORDERS_HEADER
+
+
+class Account:
+    """Write a tiny seller account, row by row, in the export formats of inputs.md."""
+
+    def __init__(self, root: Path) -> None:
+        self.root = root
+        self.orders: list[dict] = []
+        self.feedbacks: dict[str, list[list[str]]] = {}
+        self.tables: dict[str, tuple[list[str], list[list[str]]]] = {}
+
+    def order(
+        self,
+        oid: str,
+        purchase: str,
+        channel: str = "AFN",
+        status: str = "Shipped",
+        sku: str = "SKU-1",
+        qty: int = 1,
+        market: str = "Amazon.com",
+        business: bool = False,
+        last_updated: str | None = None,
+    ) -> Account:
+        if "T" not in purchase:
+            purchase += "T12:00:00+00:00"
+        self.orders.append(
+            {
+                "amazon-order-id": oid,
+                "purchase-date": purchase,
+                "last-updated-date": last_updated or purchase,
+                "order-status": status,
+                "fulfillment-channel": {"AFN": "Amazon", "MFN": "Merchant"}.get(channel, channel),
+                "sales-channel": market,
+                "sku": sku,
+                "asin": "B000" + sku,
+                "product-name": f"Product {sku}",
+                "item-status": status,
+                "quantity": str(qty),
+                "currency": "USD",
+                "item-price": "10.00",
+                "is-business-order": "true" if business else "false",
+            }
+        )
+        return self
+
+    def feedback(
+        self,
+        oid: str,
+        date: str,
+        rating: int,
+        comment: str = "ok",
+        removed: str | None = None,
+        file: str = "feedback.txt",
+    ) -> Account:
+        self.feedbacks.setdefault(file, []).append(
+            [date, str(rating), comment, "", oid, f"buyer-{oid}@example.com", removed or ""]
+        )
+        return self
+
+    def _row(self, name: str, header: list[str], row: list[str]) -> Account:
+        self.tables.setdefault(name, (header, []))[1].append(row)
+        return self
+
+    def claim(self, oid: str, date: str, status: str, reason: str = "not-received") -> Account:
+        return self._row(
+            "claims.csv",
+            ["order-id", "claim-date", "claim-reason", "claim-status", "claim-amount"],
+            [oid, date, reason, status, "10.00"],
+        )
+
+    def chargeback(self, oid: str, date: str, category: str = "service", status: str = "open") -> Account:
+        return self._row(
+            "chargebacks.csv",
+            ["order-id", "chargeback-date", "reason", "category", "status"],
+            [oid, date, "reason", category, status],
+        )
+
+    def shipment(
+        self,
+        oid: str,
+        latest_ship: str,
+        ship: str = "",
+        carrier: str = "UPS",
+        tracking: str = "1Z999",
+        valid: str = "",
+        latest_delivery: str = "",
+        delivery: str = "",
+    ) -> Account:
+        return self._row(
+            "shipments.csv",
+            [
+                "order-id",
+                "latest-ship-date",
+                "ship-date",
+                "carrier-code",
+                "tracking-number",
+                "tracking-valid",
+                "latest-delivery-date",
+                "delivery-date",
+            ],
+            [oid, latest_ship, ship, carrier, tracking, valid, latest_delivery, delivery],
+        )
+
+    def cancellation(self, oid: str, date: str, by: str) -> Account:
+        return self._row("cancellations.csv", ["order-id", "cancel-date", "requested-by"], [oid, date, by])
+
+    def message(self, thread: str, oid: str, received: str, responded: str = "") -> Account:
+        return self._row(
+            "messages.csv",
+            ["thread-id", "order-id", "received-at", "responded-at"],
+            [thread, oid, received, responded],
+        )
+
+    def invoice(self, oid: str, uploaded: str) -> Account:
+        return self._row("invoices.csv", ["order-id", "invoice-uploaded-at"], [oid, uploaded])
+
+    def fba_return(self, oid: str, date: str, sku: str = "SKU-1") -> Account:
+        header = "return-date order-id sku asin fnsku product-name quantity fulfillment-center-id detailed-disposition reason status license-plate-number customer-comments".split()
+        return self._row(
+            "fba_returns.txt",
+            header,
+            [
+                date,
+                oid,
+                sku,
+                "B000",
+                "X000",
+                "p",
+                "1",
+                "PHX7",
+                "SELLABLE",
+                "UNWANTED_ITEM",
+                "Unit returned to inventory",
+                "LPN1",
+                "",
+            ],
+        )
+
+    def write(self) -> Path:
+        self.root.mkdir(parents=True, exist_ok=True)
+        if self.orders:
+            lines = ["\t".join(ORDERS_HEADER)]
+            for o in self.orders:
+                lines.append("\t".join(o.get(h, "") for h in ORDERS_HEADER))
+            (self.root / "orders.txt").write_text("\n".join(lines) + "\n", encoding="utf-8")
+        for name, rows in self.feedbacks.items():
+            lines = ["\t".join(FEEDBACK_HEADER)] + ["\t".join(r) for r in rows]
+            (self.root / name).write_text("\n".join(lines) + "\n", encoding="utf-8")
+        for name, (header, rows) in self.tables.items():
+            with open(self.root / name, "w", newline="", encoding="utf-8") as fh:
+                sep = "\t" if name.endswith(".txt") else ","
+                w = csv.writer(
+                    fh,
+                    delimiter=sep,
+                    lineterminator="\n",
+                    quoting=csv.QUOTE_MINIMAL if sep == "," else csv.QUOTE_NONE,
+                    escapechar=None if sep == "," else "\\",
+                )
+                w.writerow(header)
+                w.writerows(rows)
+        return self.root
+
+
+@pytest.fixture
+def account(tmp_path: Path) -> Account:
+    return Account(tmp_path / "account")
+
+
+@pytest.fixture(scope="session")
+def sample_dir() -> Path:
+    return config.SAMPLE_DIR
+
+
+@pytest.fixture(scope="session")
+def sample_data(sample_dir: Path):
+    from analysis import sources
+
+    return sources.load(sample_dir)
+
+
+@pytest.fixture
+def sample_copy(tmp_path: Path, sample_dir: Path) -> Path:
+    dst = tmp_path / "sample"
+    shutil.copytree(sample_dir, dst)
+    return dst

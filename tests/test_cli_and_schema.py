@@ -1,0 +1,85 @@
+"""`python -m analysis metrics` output validates against Amazon's schema; errors are one sentence."""
+
+import json
+import shutil
+import subprocess
+import sys
+
+import jsonschema
+import pytest
+
+from analysis import health
+
+
+def _run(*args: str) -> subprocess.CompletedProcess:
+    return subprocess.run(
+        [sys.executable, "-m", "analysis", *args], capture_output=True, text=True, timeout=300
+    )
+
+
+def test_metrics_cli_on_sample_validates(sample_dir):
+    r = _run("metrics", "--data", str(sample_dir), "--as-of", "2026-11-15")
+    assert r.returncode == 0, r.stderr
+    doc = json.loads(r.stdout)
+    health.validate(doc)
+    ids = [pm["marketplaceId"] for pm in doc["performanceMetrics"]]
+    assert ids == sorted(ids) == ["A1F83G8C2ARO7P", "ATVPDKIKX0DER"]
+    # Amazon-only numbers come from the newest snapshot known on the day
+    us = doc["performanceMetrics"][1]
+    assert us["accountHealthRating"]["source"] == "V2_Seller_Performance_2026-11-15.json"
+    assert us["productConditionCustomerComplaints"]["defectsCount"] == 2
+    assert doc["accountStatuses"][0]["source"] == "V2_Seller_Performance_2026-11-15.json"
+
+
+def test_snapshot_newer_than_as_of_is_not_used(sample_data):
+    doc = health.account_health(sample_data, "2026-11-10").document
+    assert (
+        doc["performanceMetrics"][0]["accountHealthRating"]["source"]
+        == "V2_Seller_Performance_2026-11-08.json"
+    )
+    doc = health.account_health(sample_data, "2026-11-01").document
+    assert doc["performanceMetrics"][0]["accountHealthRating"]["ahrStatus"] == "NONE"
+    assert doc["accountStatuses"][0]["source"] == "estimate"
+
+
+def test_orders_only_folder_validates(tmp_path, sample_dir):
+    d = tmp_path / "only-orders"
+    d.mkdir()
+    shutil.copy(sample_dir / "All_Orders_com.txt", d / "28392749283018.txt")
+    r = _run("metrics", "--data", str(d), "--as-of", "2026-11-15")
+    assert r.returncode == 0, r.stderr
+    doc = json.loads(r.stdout)
+    health.validate(doc)
+    pm = doc["performanceMetrics"][0]
+    assert pm["orderDefectRate"]["afn"]["orderCount"] > 0
+    assert pm["lateShipmentRate"]["status"] == "NONE" and pm["lateShipmentRate"]["dataMissing"] == [
+        "shipments"
+    ]
+    assert any("No MFN shipments file" in n for n in doc["dataQuality"]["notes"])
+
+
+def test_schema_rejects_a_broken_document(sample_data):
+    doc = health.account_health(sample_data, "2026-11-15").document
+    del doc["performanceMetrics"][0]["orderDefectRate"]["afn"]["orderCount"]
+    with pytest.raises(jsonschema.ValidationError):
+        health.validate(doc)
+
+
+@pytest.mark.parametrize(
+    ("args", "expected"),
+    [
+        (["metrics", "--data", "/nonexistent/folder", "--as-of", "2026-11-15"], "does not exist"),
+        (["check", "--data", "/nonexistent/folder"], "does not exist"),
+    ],
+)
+def test_fatal_errors_are_one_sentence(args, expected):
+    r = _run(*args)
+    assert r.returncode == 2
+    assert expected in r.stderr and "Traceback" not in r.stderr
+
+
+def test_check_exit_code(account, sample_dir):
+    assert _run("check", "--data", str(sample_dir)).returncode == 0
+    account.order("O1", "2026-05-01").order("O2", "not a date")
+    r = _run("check", "--data", str(account.write()))
+    assert r.returncode == 1 and "orders.txt:3: column 'purchase-date'" in r.stdout

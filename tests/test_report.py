@@ -1,0 +1,122 @@
+"""The weekly report: papermill runs the notebook on the data; the HTML is offline, safe, escaped."""
+
+import re
+import shutil
+import subprocess
+import tempfile
+from pathlib import Path
+
+import nbformat
+import papermill as pm
+import pytest
+
+from analysis import config, reports
+
+pytestmark = pytest.mark.notebooks
+XSS = '<script>alert("x")</script> and <img src=x onerror=alert(1)>'
+
+
+@pytest.fixture(scope="module")
+def sample_report(tmp_path_factory) -> reports.ReportResult:
+    out = tmp_path_factory.mktemp("reports")
+    return reports.render(config.SAMPLE_DIR, week="2026-W46", out_root=out)
+
+
+@pytest.fixture(scope="module")
+def xss_report(tmp_path_factory) -> reports.ReportResult:
+    from conftest import Account
+
+    root = tmp_path_factory.mktemp("xss")
+    a = Account(root / "data")
+    for i in range(30):
+        a.order(f"111-0000000-00000{i:02d}", f"2026-05-{1 + i % 28:02d}", channel="AFN" if i % 2 else "MFN")
+    a.feedback("111-0000000-0000001", "5/20/26", 1, comment=XSS)
+    a.feedback("111-0000000-0000002", "5/21/26", 2, comment="Tom & Jerry's <b>bold</b> claim")
+    return reports.render(a.write(), week="2026-W26", out_root=root / "reports")
+
+
+def test_parameters_cell_matches_what_the_runner_injects():
+    params = pm.inspect_notebook(str(config.METRICS_SUMMARY_NOTEBOOK))
+    assert {"data_dir", "week", "as_of", "marketplace", "interactive"} <= set(params)
+
+
+def test_committed_notebook_has_no_outputs():
+    nb = nbformat.read(config.METRICS_SUMMARY_NOTEBOOK, as_version=4)
+    for cell in nb.cells:
+        if cell.cell_type == "code":
+            assert not cell.outputs and cell.execution_count is None
+
+
+def test_report_layout_and_content(sample_report):
+    assert sample_report.html == sample_report.html.parent / "metrics-summary.html"
+    assert sample_report.html.parent.name == "2026-W46" and sample_report.html.parent.parent.name == "all"
+    html = sample_report.html.read_text(encoding="utf-8")
+    assert "Order Defect Rate" in html and "defects of" in html and "orders" in html
+    for label in ("Good", "Fair", "Poor"):
+        assert f">{label}<" in html
+    assert html.count("window.vegaEmbed") == 1  # the Vega bundle, once per page
+    assert html.count('vegaEmbed("#chart-') == 1  # the ODR trend chart
+    assert "import " not in re.sub(r"<script.*?</script>", "", html, flags=re.S)  # code hidden
+
+
+def test_report_is_offline(sample_report):
+    html = sample_report.html.read_text(encoding="utf-8")
+    assert not re.search(r"<(script|link|img|iframe)[^>]+(src|href)\s*=\s*[\"']?(https?:)?//", html, re.I)
+    assert "cdn.jsdelivr" not in html and "unpkg.com" not in html and "require.min.js" not in html
+    assert "MathJax.js" not in html
+
+
+def test_no_buyer_email_in_report_or_notebook(sample_report):
+    emails = {
+        ln.split("\t")[5]
+        for p in config.SAMPLE_DIR.glob("Feedback_*.txt")
+        for ln in p.read_bytes().decode("cp1252").splitlines()[1:]
+    }
+    assert emails
+    for path in (sample_report.html, sample_report.notebook):
+        text = path.read_text(encoding="utf-8")
+        assert not any(e in text for e in emails)
+        assert not re.search(r"[\w.+-]+@[\w-]+\.(amazon\.example|example\.com)", text)
+
+
+def test_buyer_text_is_escaped(xss_report):
+    html = xss_report.html.read_text(encoding="utf-8")
+    # nbconvert re-serialises output HTML, so quotes may come back unescaped: harmless in text
+    assert re.search(r"&lt;script&gt;alert\((\"|&quot;)x(\"|&quot;)\)&lt;/script&gt;", html)
+    assert "&lt;img src=x onerror=alert(1)&gt;" in html
+    assert "<img src=x" not in html and "<script>alert" not in html
+    assert re.search(r"Tom &amp; Jerry('|&#x27;)s &lt;b&gt;bold&lt;/b&gt;", html)
+    assert "<b>bold</b>" not in html
+
+
+def test_failed_run_keeps_previous_report(tmp_path, sample_report):
+    """A notebook that fails mid-run leaves the last good HTML untouched and keeps the failure."""
+    out = tmp_path / "reports"
+    good = reports.render(config.SAMPLE_DIR, week="2026-W46", out_root=out)
+    before = good.html.read_bytes()
+    nb = nbformat.read(config.METRICS_SUMMARY_NOTEBOOK, as_version=4)
+    nb.cells.insert(4, nbformat.v4.new_code_cell("raise RuntimeError('boom in the middle')"))
+    broken = tmp_path / "broken.ipynb"
+    nbformat.write(nb, broken)
+    with pytest.raises(reports.ReportError, match="RuntimeError: boom in the middle") as exc:
+        reports.render(config.SAMPLE_DIR, week="2026-W46", out_root=out, notebook=broken)
+    assert good.html.read_bytes() == before
+    assert exc.value.notebook.exists() and "boom in the middle" in exc.value.notebook.read_text()
+
+
+@pytest.mark.browser
+@pytest.mark.skipif(shutil.which("chromium") is None, reason="Debian's chromium is not installed")
+def test_charts_draw_offline_in_chromium(sample_report):
+    with tempfile.TemporaryDirectory() as profile:
+        r = subprocess.run(
+            [
+                "chromium", "--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
+                "--disable-background-networking", "--disable-component-update", "--disable-sync",
+                '--host-resolver-rules=MAP * ~NOTFOUND', f"--user-data-dir={profile}", "--virtual-time-budget=8000",
+                "--dump-dom", Path(sample_report.html).as_uri(),
+            ],
+            capture_output=True, text=True, timeout=120,
+        )  # fmt: skip
+    dom = r.stdout
+    assert len(re.findall(r'<(svg|canvas)[^>]*class="marks"', dom)) == 1, r.stderr[-2000:]
+    assert "Error loading script" not in dom

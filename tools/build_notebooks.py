@@ -1,0 +1,41 @@
+import nbformat as nbf
+
+nb = nbf.v4.new_notebook()
+cells = []
+intro = nbf.v4.new_markdown_cell(
+    "# Weekly Account Health metrics summary\n\nRun it from JupyterLab (`make lab`) to explore, or through `python -m analysis report`, which injects the parameters below and exports HTML with the code hidden. All logic lives in `analysis.report_views`."
+)
+intro.metadata["tags"] = ["report-hide"]
+cells.append(intro)
+p = nbf.v4.new_code_cell(
+    '# Parameters (papermill injects the real values after this cell)\ndata_dir = None  # folder of exports; None means the sample account\nweek = None  # ISO week such as "2026-W46"; None means the latest complete week\nas_of = None  # or an as-of date "YYYY-MM-DD" instead of a week\nmarketplace = "all"  # a marketplace id, or "all"\ninteractive = True  # False in report runs: offline charts, static output'
+)
+p.metadata["tags"] = ["parameters"]
+cells.append(p)
+cells.append(
+    nbf.v4.new_code_cell("""import warnings
+
+from IPython.display import HTML, display
+
+from analysis import charts, config, reports
+from analysis import report_views as rv
+
+warnings.filterwarnings("ignore")
+if not interactive:
+    charts.use_offline_renderer()
+data_dir = data_dir or str(config.SAMPLE_DIR)
+week = week or (None if as_of else reports.default_week(data_dir))
+ctx = rv.prepare(data_dir, week=week, as_of=as_of, marketplace=marketplace)
+display(HTML(rv.header_html(ctx)))""")
+)
+cells.append(nbf.v4.new_code_cell("display(HTML(rv.odr_scorecard_html(ctx)))"))
+cells.append(nbf.v4.new_code_cell("rv.odr_trend_chart(ctx)"))
+cells.append(nbf.v4.new_code_cell("display(HTML(rv.defective_orders_html(ctx)))"))
+cells.append(nbf.v4.new_code_cell("display(HTML(rv.data_quality_html(ctx)))"))
+cells.append(nbf.v4.new_code_cell("display(HTML(rv.footer_html(ctx)))"))
+nb.cells = cells
+nb.metadata["kernelspec"] = {"name": "python3", "display_name": "Python 3", "language": "python"}
+nb.metadata["language_info"] = {"name": "python"}
+for i, c in enumerate(nb.cells):
+    c["id"] = f"cell-{i}"
+nbf.write(nb, "notebooks/metrics_summary.ipynb")
