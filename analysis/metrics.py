@@ -389,7 +389,10 @@ def history(
             .with_columns(pl.col("delta").cum_sum().over("marketplace_id", "numerator").alias("value"))
         )
         # Spans that began before the range enter at first_day, so the cumulative sum is complete.
-        wide = daily.collect().pivot(on="numerator", index=["marketplace_id", "as_of"], values="value")
+        collected = daily.collect()
+        if collected.is_empty():
+            continue
+        wide = collected.pivot(on="numerator", index=["marketplace_id", "as_of"], values="value")
         long = wide.unpivot(
             index=["marketplace_id", "as_of", "denominator"], variable_name="numerator", value_name="count"
         )
@@ -400,6 +403,8 @@ def history(
                 (pl.col("as_of") - pl.duration(days=m.lag_days)).alias("window_to"),
             )
         )
+    if not frames:
+        return _tidy(pl.DataFrame()).with_columns(pl.lit(None, pl.Date).alias("as_of")).select("as_of", pl.exclude("as_of"))
     out = pl.concat(frames, how="diagonal_relaxed")
     return out.select(
         "as_of",
@@ -411,6 +416,22 @@ def history(
         pl.col("count").cast(pl.Int64),
         pl.col("denominator").cast(pl.Int64),
     ).sort("as_of", "marketplace_id", "metric", "numerator")
+
+
+SCORECARD_SCHEMA = {
+    "title": pl.String,
+    "channel": pl.String,
+    "numerator": pl.Int64,
+    "denominator": pl.Int64,
+    "rate": pl.Float64,
+    "target": pl.Float64,
+    "condition": pl.String,
+    "status": pl.String,
+    "volume_adjusted_status": pl.String,
+    "p_value": pl.Float64,
+    "rate_lower": pl.Float64,
+    "rate_upper": pl.Float64,
+}
 
 
 def scorecard(counts: pl.DataFrame, metrics: tuple[MetricDef, ...] = METRICS) -> pl.DataFrame:
@@ -445,5 +466,5 @@ def scorecard(counts: pl.DataFrame, metrics: tuple[MetricDef, ...] = METRICS) ->
             }
         )
     if not rows:
-        return pl.DataFrame()
-    return pl.DataFrame(rows).sort([c for c in ("as_of", "marketplace_id", "metric") if c in key_cols])
+        return pl.DataFrame(schema={**{c: counts.schema[c] for c in key_cols}, **SCORECARD_SCHEMA})
+    return pl.DataFrame(rows, schema_overrides=SCORECARD_SCHEMA).sort([c for c in ("as_of", "marketplace_id", "metric") if c in key_cols])

@@ -18,6 +18,7 @@ from analysis import __version__, charts, defects, health
 from analysis import metrics as m
 from analysis.marketplaces import marketplace_label
 from analysis.periods import iso_week_of, parse_week, week_sunday
+from analysis.snapshots import VIOLATION_KEYS
 
 TREND_WEEKS = 26
 STATUS_LABEL = {"GOOD": "Good", "AT_RISK": "Fair", "BAD": "Poor", "NONE": "No data"}
@@ -186,6 +187,191 @@ def odr_trend_chart(ctx: ReportContext) -> alt.Chart:
     return charts.rate_trend(
         df, title=f"Order Defect Rate, last {TREND_WEEKS} weeks (as of each Sunday)", target=0.01
     )
+
+
+# Seller Central's layout: rows of (section, metric id, label, counts text builder)
+SECTIONS: tuple[tuple[str, tuple[tuple[str, str], ...]], ...] = (
+    (
+        "Customer Service Performance",
+        (
+            ("orderDefectRate.mfn", "Order Defect Rate: seller-fulfilled"),
+            ("orderDefectRate.afn", "Order Defect Rate: FBA"),
+        ),
+    ),
+    (
+        "Shipping Performance (seller-fulfilled)",
+        (
+            ("lateShipmentRate.10d", "Late Shipment Rate, 10 days"),
+            ("lateShipmentRate.30d", "Late Shipment Rate, 30 days"),
+            ("preFulfillmentCancellationRate", "Pre-fulfilment Cancel Rate"),
+            ("validTrackingRate", "Valid Tracking Rate"),
+            ("onTimeDeliveryRate", "On-Time Delivery Rate"),
+            ("unitOnTimeDeliveryRate", "Unit On-Time Delivery Rate"),
+        ),
+    ),
+    ("Invoices (Amazon Business)", (("invoiceDefectRate", "Invoice Defect Rate"),)),
+    (
+        "Returns and buyer messages",
+        (
+            ("refundRate", "Refund rate"),
+            ("contactResponseTime", "Messages answered within 24 hours"),
+        ),
+    ),
+)
+NOUNS = {
+    "orderCount": "orders",
+    "shipmentCount": "packages",
+    "shipmentCountWithValidTracking": "tracked packages",
+    "totalUnitCount": "units",
+    "messageCount": "messages",
+}
+NUMERATOR_WORDS = {
+    "late_shipments": "late",
+    "cancellations": "cancelled by the seller",
+    "valid_tracking": "with valid tracking",
+    "refunds": "refunded",
+    "responses": "answered within 24 h",
+}
+MISSING_FILE = {
+    "shipments": "MFN shipments",
+    "messages": "buyer messages",
+    "invoices": "business invoices",
+}
+
+
+def _metric_json(pm: dict, metric_id: str) -> dict:
+    if metric_id.startswith("orderDefectRate."):
+        return pm["orderDefectRate"][metric_id.split(".")[1]]
+    if metric_id.startswith("lateShipmentRate."):
+        return pm["lateShipmentRateList"][0 if metric_id.endswith("10d") else 1]
+    return pm[metric_id]
+
+
+def _counts_text(md: m.MetricDef, obj: dict) -> str:
+    num = obj[md.numerator_part.key]
+    num = num["count"] if isinstance(num, dict) else num
+    den = obj[md.denominator_key]
+    noun = NOUNS.get(md.denominator_key, "orders")
+    parts = ""
+    if md.population == "order_defects":
+        parts = (
+            f" ({obj['negativeFeedback']['count']} negative feedback, {obj['claims']['count']} claims, "
+            f"{obj['chargebacks']['count']} chargebacks)"
+        )
+    elif md.population == "invoices":
+        parts = f" ({obj['missingInvoice']['count']} missing, {obj['lateInvoice']['count']} late)"
+    good = NUMERATOR_WORDS.get(md.population, "on time" if md.higher_is_better else "defective")
+    return f"{num} {good} of {den} {noun}{parts}"
+
+
+def scorecard_html(ctx: ReportContext, marketplace_id: str) -> str:
+    """The whole Account Health page of one marketplace, in the layout sellers know."""
+    pm = next(p for p in ctx.result.document["performanceMetrics"] if p["marketplaceId"] == marketplace_id)
+    by_id = {d.id: d for d in ctx.result.metrics}
+    out = [f"<h2>{esc(marketplace_label(marketplace_id))}</h2>"]
+    for section, rows in SECTIONS:
+        body = []
+        for metric_id, label in rows:
+            md, obj = by_id[metric_id], _metric_json(pm, metric_id)
+            missing = obj.get("dataMissing")
+            rng = obj["reportingDateRange"]
+            window = f"{esc(rng['reportingDateFrom'][:10])} to {esc(rng['reportingDateTo'][:10])}"
+            sign = "&gt;" if md.condition == "GREATER_THAN" else "&lt;"
+            target = f"{sign} {pct(md.target, 1)}"
+            if missing:
+                files = ", ".join(MISSING_FILE.get(k, k) for k in missing)
+                body.append(
+                    f"<tr><td>{esc(label)}</td><td>{badge('NONE')}</td><td colspan='5'>No data: the data folder has no "
+                    f"{esc(files)} file, so this metric is not computed (not 0 %).</td><td>{target}</td></tr>"
+                )
+                continue
+            den = obj[md.denominator_key]
+            iv = obj.get("rateInterval") or {}
+            rate = pct(obj["rate"]) if den else "–"
+            interval = f"{pct(iv.get('lower'))} – {pct(iv.get('upper'))}" if den else "–"
+            body.append(
+                f"<tr><td>{esc(label)}</td><td>{badge(obj['volumeAdjustedStatus'])}</td><td><b>{rate}</b></td>"
+                f"<td>{esc(_counts_text(md, obj))}</td><td>{interval}</td><td>{badge(obj['status'])}</td>"
+                f"<td>{window}</td><td>{target}</td></tr>"
+            )
+        out.append(
+            f"<h3>{esc(section)}</h3>"
+            '<div class="scroll"><table class="ah"><thead><tr><th>Metric</th><th>Status</th><th>Rate</th>'
+            "<th>Counts</th><th>95 % interval</th><th>Amazon's view</th><th>Window</th><th>Target</th></tr></thead>"
+            f"<tbody>{''.join(body)}</tbody></table></div>"
+        )
+    ahr = pm["accountHealthRating"]
+    viol = sum(int(pm[k]["defectsCount"]) for k in VIOLATION_KEYS)
+    src = ahr.get("source")
+    out.append(
+        "<h3>Policy compliance</h3>"
+        + (
+            f"<p>From Amazon's performance report {esc(src)}: Account Health Rating {esc(ahr['ahrStatus'])}"
+            + (f" ({esc(ahr['ahrScore'])})" if "ahrScore" in ahr else "")
+            + f"; {viol} policy and listing violations in the last 180 days.</p>"
+            if src
+            else "<p>No Amazon performance report (V2 snapshot) in the data folder: the Account Health Rating "
+            "and policy violations are not known here.</p>"
+        )
+    )
+    return "".join(out)
+
+
+def metric_trend(ctx: ReportContext) -> pl.DataFrame:
+    """Every metric as of each Sunday of the last 26 weeks (one pass over the data)."""
+    first = ctx.as_of - dt.timedelta(weeks=TREND_WEEKS - 1)
+    hist = m.history(ctx.result.data, first, ctx.as_of, ctx.result.metrics)
+    weeks = [first + dt.timedelta(weeks=i) for i in range(TREND_WEEKS)]
+    return m.scorecard(hist.filter(pl.col("as_of").is_in(weeks)), ctx.result.metrics).filter(
+        pl.col("denominator") > 0
+    )
+
+
+def metric_trend_chart(
+    ctx: ReportContext, marketplace_id: str, trend: pl.DataFrame | None = None
+) -> alt.FacetChart:
+    """Small multiples: each metric's weekly rate with its target as a dashed line."""
+    df = (trend if trend is not None else metric_trend(ctx)).filter(
+        pl.col("marketplace_id") == marketplace_id
+    )
+    labels = {mid: label for _, rows in SECTIONS for mid, label in rows}
+    present = [d for d in labels if not _metric_json(_pm_of(ctx, marketplace_id), d).get("dataMissing")]
+    df = df.filter(pl.col("metric").is_in(present)).select(
+        pl.col("as_of").alias("week"),
+        pl.col("metric").replace_strict(labels).alias("metric"),
+        "rate",
+        "target",
+        "numerator",
+        "denominator",
+    )
+    line = (
+        alt.Chart()
+        .mark_line(point=True)
+        .encode(
+            x=alt.X("week:T", title=None),
+            y=alt.Y("rate:Q", title=None, axis=alt.Axis(format="%")),
+            tooltip=[
+                alt.Tooltip("week:T", title="As of"),
+                alt.Tooltip("rate:Q", format=".2%"),
+                alt.Tooltip("numerator:Q"),
+                alt.Tooltip("denominator:Q"),
+            ],
+        )
+    )
+    rule = alt.Chart().mark_rule(strokeDash=[6, 4], color="#c62828").encode(y="mean(target):Q")
+    return (
+        alt.layer(line, rule, data=df)
+        .properties(width=300, height=130)
+        .facet(facet=alt.Facet("metric:N", title=None, sort=list(labels.values())), columns=2)
+        .resolve_scale(y="independent")
+        .properties(
+            title=f"{marketplace_label(marketplace_id)}: last {TREND_WEEKS} weeks (as of each Sunday)"
+        )
+    )
+
+
+def _pm_of(ctx: ReportContext, marketplace_id: str) -> dict:
+    return next(p for p in ctx.result.document["performanceMetrics"] if p["marketplaceId"] == marketplace_id)
 
 
 def defective_orders_html(ctx: ReportContext, limit: int = 200) -> str:

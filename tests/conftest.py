@@ -148,6 +148,20 @@ class Account:
             ],
         )
 
+    def mfn_return(self, oid: str, date: str, refunded: str) -> Account:
+        from analysis.sample import MFN_RETURNS_HEADER
+
+        row = dict.fromkeys(MFN_RETURNS_HEADER, "")
+        row.update(
+            {
+                "Order ID": oid,
+                "Return request date": date,
+                "Refunded Amount": refunded,
+                "Merchant SKU": "SKU-1",
+            }
+        )
+        return self._row("mfn_returns.txt", MFN_RETURNS_HEADER, [row[h] for h in MFN_RETURNS_HEADER])
+
     def write(self) -> Path:
         self.root.mkdir(parents=True, exist_ok=True)
         if self.orders:

@@ -83,3 +83,36 @@ def test_check_exit_code(account, sample_dir):
     account.order("O1", "2026-05-01").order("O2", "not a date")
     r = _run("check", "--data", str(account.write()))
     assert r.returncode == 1 and "orders.txt:3: column 'purchase-date'" in r.stdout
+
+
+@pytest.mark.parametrize("fmt", ["csv", "json", "parquet"])
+def test_history_cli_formats(tmp_path, sample_dir, fmt):
+    import polars as pl
+
+    out = tmp_path / f"h.{fmt}"
+    r = _run(
+        "history",
+        "--data",
+        str(sample_dir),
+        "--from",
+        "2026-11-01",
+        "--to",
+        "2026-11-15",
+        "--format",
+        fmt,
+        "--out",
+        str(out),
+    )
+    assert r.returncode == 0, r.stderr
+    df = {"csv": pl.read_csv, "json": pl.read_json, "parquet": pl.read_parquet}[fmt](out)
+    assert df.height == 15 * 2 * 11  # days x marketplaces x metrics
+    row = df.filter(
+        (pl.col("metric") == "orderDefectRate.mfn") & (pl.col("marketplace_id") == "ATVPDKIKX0DER")
+    )
+    last = row.filter(pl.col("as_of").cast(pl.String) == "2026-11-15")
+    doc = health.account_health(sample_dir, "2026-11-15").document
+    mfn = doc["performanceMetrics"][1]["orderDefectRate"]["mfn"]
+    assert (last["numerator"][0], last["denominator"][0]) == (
+        mfn["orderWithDefects"]["count"],
+        mfn["orderCount"],
+    )

@@ -55,7 +55,14 @@ def test_report_layout_and_content(sample_report):
     for label in ("Good", "Fair", "Poor"):
         assert f">{label}<" in html
     assert html.count("window.vegaEmbed") == 1  # the Vega bundle, once per page
-    assert html.count('vegaEmbed("#chart-') == 1  # the ODR trend chart
+    assert html.count('vegaEmbed("#chart-') == 3  # ODR trend + one scorecard trend per marketplace
+    for section in (
+        "Customer Service Performance",
+        "Shipping Performance",
+        "Invoices",
+        "Late Shipment Rate, 10 days",
+    ):
+        assert section in html
     assert "import " not in re.sub(r"<script.*?</script>", "", html, flags=re.S)  # code hidden
 
 
@@ -118,5 +125,19 @@ def test_charts_draw_offline_in_chromium(sample_report):
             capture_output=True, text=True, timeout=120,
         )  # fmt: skip
     dom = r.stdout
-    assert len(re.findall(r'<(svg|canvas)[^>]*class="marks"', dom)) == 1, r.stderr[-2000:]
+    charts = Path(sample_report.html).read_text(encoding="utf-8").count('vegaEmbed("#chart-')
+    assert len(re.findall(r'<(svg|canvas)[^>]*class="marks"', dom)) == charts == 3, r.stderr[-2000:]
     assert "Error loading script" not in dom
+
+
+def test_missing_data_is_said_not_zero(tmp_path):
+    """A folder with only an orders file: the scorecard says 'No data', never 0 %."""
+    from conftest import Account
+
+    a = Account(tmp_path / "data")
+    for i in range(20):
+        a.order(f"111-0000000-00001{i:02d}", f"2026-05-{1 + i:02d}", channel="MFN")
+    res = reports.render(a.write(), week="2026-W26", out_root=tmp_path / "reports")
+    html = res.html.read_text(encoding="utf-8")
+    assert "the data folder has no MFN shipments file, so this metric is not computed" in html
+    assert "no buyer messages file" in html
