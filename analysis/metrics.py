@@ -404,7 +404,11 @@ def history(
             )
         )
     if not frames:
-        return _tidy(pl.DataFrame()).with_columns(pl.lit(None, pl.Date).alias("as_of")).select("as_of", pl.exclude("as_of"))
+        return (
+            _tidy(pl.DataFrame())
+            .with_columns(pl.lit(None, pl.Date).alias("as_of"))
+            .select("as_of", pl.exclude("as_of"))
+        )
     out = pl.concat(frames, how="diagonal_relaxed")
     return out.select(
         "as_of",
@@ -467,4 +471,6 @@ def scorecard(counts: pl.DataFrame, metrics: tuple[MetricDef, ...] = METRICS) ->
         )
     if not rows:
         return pl.DataFrame(schema={**{c: counts.schema[c] for c in key_cols}, **SCORECARD_SCHEMA})
-    return pl.DataFrame(rows, schema_overrides=SCORECARD_SCHEMA).sort([c for c in ("as_of", "marketplace_id", "metric") if c in key_cols])
+    return pl.DataFrame(rows, schema_overrides=SCORECARD_SCHEMA).sort(
+        [c for c in ("as_of", "marketplace_id", "metric") if c in key_cols]
+    )
