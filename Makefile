@@ -20,8 +20,8 @@ test: $(STAMP)
 	$(BIN)/python -m pytest -q
 
 lint: $(STAMP)
-	$(BIN)/ruff check analysis tests tools
-	$(BIN)/ruff format --check analysis tests tools
+	$(BIN)/ruff check analysis tests tools benchmarks
+	$(BIN)/ruff format --check analysis tests tools benchmarks
 
 lab: $(STAMP)
 	$(BIN)/jupyter lab --notebook-dir=notebooks

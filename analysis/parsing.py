@@ -4,6 +4,8 @@ Every parser returns null for a value it cannot read; `sources` compares raw and
 quarantine such rows instead of letting a null slip into a metric.
 """
 
+import datetime as dt
+
 import polars as pl
 
 UTC = "UTC"
@@ -18,6 +20,7 @@ _DATETIME_FORMATS_NAIVE = (
     "%Y-%m-%d %H:%M",
 )
 DAY = pl.duration(days=1)
+_END_OF_DAY = dt.timedelta(hours=23, minutes=59, seconds=59)
 
 
 def timestamp(col: str | pl.Expr, *, date_only_end_of_day: bool = False) -> pl.Expr:
@@ -38,6 +41,33 @@ def timestamp(col: str | pl.Expr, *, date_only_end_of_day: bool = False) -> pl.E
     if date_only_end_of_day:
         day = day + pl.duration(hours=23, minutes=59, seconds=59)
     return pl.coalesce(*with_tz, *naive, day)
+
+
+def timestamp_series(values: pl.Series, *, date_only_end_of_day: bool = False) -> pl.Series:
+    """`timestamp` for a whole column, fast: exports use one format per column, so the format
+    that reads the first value is applied to all, and only the rest go through every format."""
+    name = values.name
+    full = timestamp(name, date_only_end_of_day=date_only_end_of_day)
+    s = values.str.strip_chars()
+    first = s.drop_nulls().head(1)
+    if first.len() == 0:
+        return values.to_frame().select(full).to_series()
+    fast = None
+    for f in _DATETIME_FORMATS_TZ:
+        if first.str.to_datetime(f, strict=False, time_unit="us", time_zone=UTC).is_not_null().all():
+            fast = s.str.to_datetime(f, strict=False, time_unit="us", time_zone=UTC)
+            break
+    if fast is None and first.str.to_date("%Y-%m-%d", strict=False).is_not_null().all():
+        fast = s.str.to_date("%Y-%m-%d", strict=False).cast(pl.Datetime("us")).dt.replace_time_zone(UTC)
+        if date_only_end_of_day:
+            fast = fast + _END_OF_DAY
+    if fast is None:
+        return values.to_frame().select(full).to_series()
+    missing = (fast.is_null() & s.is_not_null()).arg_true()
+    if missing.len():
+        slow = values.gather(missing).to_frame().select(full).to_series()
+        fast = fast.scatter(missing, slow)
+    return fast.alias(name)
 
 
 def boolean(col: str) -> pl.Expr:

@@ -371,54 +371,82 @@ def _typed(path: Path, kind: Kind, df: pl.DataFrame) -> tuple[pl.DataFrame, pl.D
     )
     data_cols = [f for f in selected]
     before = raw.height
-    raw = raw.unique(subset=data_cols, keep="first", maintain_order=True)
+    raw = _drop_exact_duplicates(raw, data_cols)
     duplicates = before - raw.height
 
-    parsed_exprs: list[pl.Expr] = []
-    problems: list[pl.DataFrame] = []
+    # Parse every column once; each column's first broken rule becomes the row's reason.
+    typed_cols: dict[str, pl.Series] = {}
+    reasons: list[pl.Expr] = []
     for col in kind.columns:
         if col.field not in selected:
-            parsed_exprs.append(pl.lit(None).alias(col.field))
+            typed_cols[col.field] = pl.Series(
+                col.field, [None] * raw.height, dtype=_DTYPES.get(col.parse, pl.String())
+            )
             continue
-        parsed = _parser(col)
-        parsed_exprs.append(parsed.alias(col.field))
-        bad_reasons: list[tuple[pl.Expr, str]] = []
+        typed_cols[col.field] = _parse_series(col, raw[col.field])
+        given, parsed = pl.col(col.field), pl.col(f"__p_{col.field}")
+        rules: list[tuple[pl.Expr, str]] = []
         if col.required:
-            bad_reasons.append((pl.col(col.field).is_null(), "missing value"))
+            rules.append((given.is_null(), "missing value"))
         if col.parse not in ("text", "raw", "token"):
-            bad_reasons.append(
-                (pl.col(col.field).is_not_null() & parsed.is_null(), f"cannot read as {col.parse}")
-            )
+            rules.append((given.is_not_null() & parsed.is_null(), f"cannot read as {col.parse}"))
         if col.allowed is not None:
-            bad_reasons.append(
-                (pl.col(col.field).is_not_null() & ~parsed.is_in(list(col.allowed)), "unknown value")
-            )
+            rules.append((given.is_not_null() & ~parsed.is_in(list(col.allowed)), "unknown value"))
         if col.check is not None:
             pred, why = col.check
-            bad_reasons.append((parsed.is_not_null() & ~pred(parsed), why))
-        for cond, why in bad_reasons:
-            bad = raw.filter(cond)
-            if bad.height:
-                problems.append(
-                    bad.select(
-                        pl.lit(path.name).alias("file"),
-                        pl.col("_line").alias("line"),
-                        pl.lit(selected[col.field]).alias("column"),
-                        pl.col(col.field).cast(pl.String).alias("value"),
-                        pl.lit(why).alias("reason"),
-                    )
-                )
-    quarantine = (
-        pl.concat(problems).unique(subset=["line"], keep="first", maintain_order=True)
-        if problems
-        else pl.DataFrame(schema=QUARANTINE_SCHEMA)
-    )
+            rules.append((parsed.is_not_null() & ~pred(parsed), why))
+        for cond, why in rules:
+            reasons.append(pl.when(cond).then(pl.lit(f"{selected[col.field]}\x00{why}\x00{col.field}")))
+    checked = raw.with_columns(
+        *[s.alias(f"__p_{f}") for f, s in typed_cols.items()],
+    ).with_columns(pl.coalesce(reasons).alias("__why") if reasons else pl.lit(None, pl.String).alias("__why"))
+    bad = checked.filter(pl.col("__why").is_not_null())
+    if bad.height:
+        parts = (
+            bad["__why"]
+            .str.split_exact("\x00", 2)
+            .struct.rename_fields(["column", "reason", "field"])
+            .struct.unnest()
+        )
+        values = [bad[f][i] for i, f in enumerate(parts["field"].to_list())]
+        quarantine = pl.DataFrame(
+            {
+                "file": [path.name] * bad.height,
+                "line": bad["_line"],
+                "column": parts["column"],
+                "value": [None if v is None else str(v) for v in values],
+                "reason": parts["reason"],
+            },
+            schema=QUARANTINE_SCHEMA,
+        )
+    else:
+        quarantine = pl.DataFrame(schema=QUARANTINE_SCHEMA)
     typed = (
-        raw.filter(~pl.col("_line").is_in(quarantine["line"].implode()))
-        .select(pl.col("_line"), *parsed_exprs)
+        checked.filter(pl.col("__why").is_null())
+        .select(pl.col("_line"), *[pl.col(f"__p_{f}").alias(f) for f in typed_cols])
         .with_columns(pl.lit(path.name).alias("_file"))
     )
     return typed, quarantine, duplicates
+
+
+def _drop_exact_duplicates(raw: pl.DataFrame, cols: list[str]) -> pl.DataFrame:
+    """Exact duplicate rows within one file (first kept). Row hashes find candidates fast; only
+    rows sharing a hash are compared value by value, so a hash collision never drops a row."""
+    h = raw.select(cols).hash_rows()
+    shared = h.is_duplicated()
+    if not shared.any():
+        return raw
+    cand = raw.filter(shared)
+    drop = cand.filter(~pl.struct(cols).is_first_distinct())["_line"]
+    return raw.filter(~pl.col("_line").is_in(drop.implode()))
+
+
+def _parse_series(col: Column, values: pl.Series) -> pl.Series:
+    """Typed values of one column. Timestamps take a fast path: the format that reads the first
+    value is tried on all; only the values it cannot read go through every accepted format."""
+    if col.parse in ("timestamp", "promise"):
+        return parsing.timestamp_series(values, date_only_end_of_day=col.parse == "promise")
+    return values.to_frame().select(_parser(col)).to_series()
 
 
 def _parser(col: Column) -> pl.Expr:

@@ -174,3 +174,11 @@ def test_latest_download_wins(account):
     data = sources.load(account.write())
     o = data.frame("orders").collect()
     assert o["order_status"].to_list() == ["cancelled"]
+
+
+def test_exact_duplicate_rows_counted_and_dropped(account):
+    account.order("O1", "2026-05-01").order("O1", "2026-05-01").order("O1", "2026-05-01", sku="B")
+    data = sources.load(account.write())
+    f = next(f for f in data.files if f.kind == "orders")
+    assert (f.rows, f.duplicates) == (3, 1)
+    assert data.frame("orders").collect().height == 2
