@@ -87,6 +87,7 @@ def _run(args: argparse.Namespace) -> int:
         res = health.account_health(
             args.data, args.as_of, config_file=args.config, marketplace=args.marketplace
         )
+        _warn_skipped(res.data)
         print(res.to_json())
         return 0
     if args.command == "history":
@@ -95,8 +96,12 @@ def _run(args: argparse.Namespace) -> int:
         from analysis import sources
 
         data = sources.load(args.data, marketplace=args.marketplace)
+        _warn_skipped(data)
         for f in data.files:
-            print(f"{f.path.name}: {f.kind}, {f.rows} rows, {f.quarantined} set aside, encoding {f.encoding}")
+            print(
+                f"{f.path.name}: {f.kind}, {f.rows} rows: {f.accepted} used, {f.quarantined} set aside, "
+                f"{f.duplicates} duplicates, {f.superseded} replaced by a later download; encoding {f.encoding}"
+            )
         for r in data.quarantine.iter_rows(named=True):
             print(f"{r['file']}:{r['line']}: column '{r['column']}': {r['reason']} (value {r['value']!r})")
         for n in data.notes:
@@ -122,6 +127,7 @@ def _history(args: argparse.Namespace) -> int:
     if args.last < args.first:
         raise ValueError("--to is before --from")
     data = sources.load(args.data, marketplace=args.marketplace)
+    _warn_skipped(data)
     defs = metrics.configured(None, args.config)
     card = metrics.scorecard(metrics.history(data, args.first, args.last, defs), defs)
     if args.format == "parquet":
@@ -134,6 +140,11 @@ def _history(args: argparse.Namespace) -> int:
     else:
         _emit(json.dumps(card.to_dicts(), default=str, indent=1), args.out)
     return 0
+
+
+def _warn_skipped(data) -> None:
+    for name, why in data.skipped:
+        print(f"warning: skipped {name}: {why}", file=sys.stderr)
 
 
 def _emit(text: str, out: Path | None) -> None:

@@ -417,6 +417,15 @@ def data_quality_html(ctx: ReportContext, limit: int = 20) -> str:
     if notes:
         parts.append(f"<ul>{notes}</ul>")
     if dq["quarantinedRows"]:
+        counts = "".join(
+            f"<tr><td>{esc(r['file'])}</td><td>{esc(r['reason'])}</td><td>{r['rows']}</td></tr>"
+            for r in dq["byFileAndReason"]
+        )
+        parts.append(
+            '<div class="scroll"><table class="ah"><thead><tr><th>File</th><th>Reason</th><th>Rows</th></tr></thead>'
+            f"<tbody>{counts}</tbody></table></div><p>First rows set aside (all of them: "
+            "<code>python -m analysis check --data DIR</code>):</p>"
+        )
         rows = "".join(
             f"<tr><td>{esc(r['file'])}</td><td>{esc(r['line'])}</td><td>{esc(r['column'])}</td><td>{esc(r['value'])}</td><td>{esc(r['reason'])}</td></tr>"
             for r in dq["rows"][:limit]

@@ -14,6 +14,7 @@ import hashlib
 import io
 import json
 import re
+import zlib
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -250,6 +251,8 @@ class SourceFile:
     rows: int = 0
     quarantined: int = 0
     duplicates: int = 0
+    superseded: int = 0
+    accepted: int = 0
     sha256: str = ""
     encoding: str = ""
 
@@ -264,6 +267,7 @@ class Dataset:
     snapshots: list[dict]
     quarantine: pl.DataFrame
     notes: list[str] = field(default_factory=list)
+    skipped: list[tuple[str, str]] = field(default_factory=list)
 
     def has(self, kind: str) -> bool:
         return any(f.kind == kind for f in self.files)
@@ -277,39 +281,50 @@ class Dataset:
 
 def _decode(raw: bytes, path: Path) -> tuple[str, str]:
     """Text of a file and the encoding it was read with: UTF-8 (with or without BOM), else cp932
-    when the bytes are valid Shift_JIS holding Japanese, else windows-1252."""
-    if raw.startswith(codecs.BOM_UTF8):
-        return raw[len(codecs.BOM_UTF8) :].decode("utf-8", errors="strict"), "utf-8-sig"
+    when the bytes are valid Shift_JIS holding Japanese, else windows-1252.
+
+    A UTF-8 file with a few damaged bytes stays UTF-8 (so its other accented letters are not
+    garbled): the damaged bytes become U+FFFD and their rows are quarantined."""
+    bom = raw.startswith(codecs.BOM_UTF8)
+    body = raw[len(codecs.BOM_UTF8) :] if bom else raw
+    label = "utf-8-sig" if bom else "utf-8"
     try:
-        return raw.decode("utf-8"), "utf-8"
+        return body.decode("utf-8"), label
     except UnicodeDecodeError:
         pass
+    lenient = body.decode("utf-8", errors="replace")
+    bad = lenient.count("\ufffd")
+    good = len(re.findall(r"[\u0080-\ufffc\ufffe-\U0010ffff]", lenient))
+    if bom or good > bad:
+        return lenient, f"{label} (damaged bytes)"
     try:
-        text = raw.decode("cp932")
-        if re.search(r"[\u3040-\u30ff\u4e00-\u9fff]", text):
+        text = body.decode("cp932")
+        # Hiragana or full-width katakana: windows-1252 text misread as cp932 gives kanji and
+        # half-width katakana (for £, ×, ...) but practically never these.
+        if re.search(r"[\u3041-\u3096\u30a1-\u30fa]", text):
             return text, "cp932"
     except UnicodeDecodeError:
         pass
+    # windows-1252 leaves five bytes undefined: they become U+FFFD and their rows are quarantined.
+    return body.decode("cp1252", errors="replace"), "cp1252"
+
+
+def _read_file(path: Path) -> bytes:
     try:
-        return raw.decode("cp1252"), "cp1252"
-    except UnicodeDecodeError as exc:
+        return path.read_bytes()
+    except OSError as exc:
         raise DataError(
-            f"{path.name}: cannot decode byte {exc.start} as UTF-8, Shift_JIS or windows-1252; "
-            "download the file again or save it as UTF-8."
+            f"{path}: cannot read the file ({exc.strerror}); check that it is readable or move it out of the folder."
         ) from exc
 
 
-def _read_bytes(path: Path) -> bytes:
+def _gunzip(raw: bytes, path: Path) -> bytes:
+    if raw[:2] != b"\x1f\x8b":
+        return raw
     try:
-        raw = path.read_bytes()
-    except OSError as exc:
-        raise DataError(f"{path}: cannot read the file ({exc.strerror}); check its permissions.") from exc
-    if raw[:2] == b"\x1f\x8b":
-        try:
-            raw = gzip.decompress(raw)
-        except (OSError, EOFError) as exc:
-            raise DataError(f"{path.name}: the gzip file is damaged ({exc}); download it again.") from exc
-    return raw
+        return gzip.decompress(raw)
+    except (OSError, EOFError, zlib.error) as exc:
+        raise DataError(f"{path.name}: the gzip file is damaged ({exc}); download it again.") from exc
 
 
 def _split_header(line: str) -> tuple[list[str], str]:
@@ -385,7 +400,12 @@ def _typed(path: Path, kind: Kind, df: pl.DataFrame) -> tuple[pl.DataFrame, pl.D
             continue
         typed_cols[col.field] = _parse_series(col, raw[col.field])
         given, parsed = pl.col(col.field), pl.col(f"__p_{col.field}")
-        rules: list[tuple[pl.Expr, str]] = []
+        rules: list[tuple[pl.Expr, str]] = [
+            (
+                given.cast(pl.String).str.contains("\ufffd", literal=True),
+                "bytes not valid in the file's encoding",
+            )
+        ]
         if col.required:
             rules.append((given.is_null(), "missing value"))
         if col.parse not in ("text", "raw", "token"):
@@ -429,7 +449,7 @@ def _typed(path: Path, kind: Kind, df: pl.DataFrame) -> tuple[pl.DataFrame, pl.D
     return typed, quarantine, duplicates
 
 
-def _drop_exact_duplicates(raw: pl.DataFrame, cols: list[str]) -> pl.DataFrame:
+def _drop_exact_duplicates(raw: pl.DataFrame, cols: list[str], key: str = "_line") -> pl.DataFrame:
     """Exact duplicate rows within one file (first kept). Row hashes find candidates fast; only
     rows sharing a hash are compared value by value, so a hash collision never drops a row."""
     h = raw.select(cols).hash_rows()
@@ -437,8 +457,8 @@ def _drop_exact_duplicates(raw: pl.DataFrame, cols: list[str]) -> pl.DataFrame:
     if not shared.any():
         return raw
     cand = raw.filter(shared)
-    drop = cand.filter(~pl.struct(cols).is_first_distinct())["_line"]
-    return raw.filter(~pl.col("_line").is_in(drop.implode()))
+    drop = cand.filter(~pl.struct(cols).is_first_distinct())[key]
+    return raw.filter(~pl.col(key).is_in(drop.implode()))
 
 
 def _parse_series(col: Column, values: pl.Series) -> pl.Series:
@@ -491,51 +511,89 @@ def load(data_dir: str | Path, *, marketplace: str | None = None) -> Dataset:
         raise DataError(f"The data folder {data_dir} is empty; put your Seller Central downloads in it.")
 
     files: list[SourceFile] = []
+    skipped: list[tuple[str, str]] = []
     tables: dict[str, list[pl.DataFrame]] = {k: [] for k in TABLE_KINDS}
     quarantines: list[pl.DataFrame] = []
     snapshots: list[dict] = []
     for path in paths:
-        raw = _read_bytes(path)
-        sha = hashlib.sha256(path.read_bytes()).hexdigest()
+        on_disk = _read_file(path)
+        raw = _gunzip(on_disk, path)
+        sha = hashlib.sha256(on_disk).hexdigest()
         text, encoding = _decode(raw, path)
         stripped = text.lstrip()
         if stripped.startswith("{"):
             kind = _read_json(path, stripped, snapshots)
-            files.append(SourceFile(path, kind, rows=1, sha256=sha, encoding=encoding))
+            if kind is None:
+                skipped.append(
+                    (path.name, "a JSON file that is not a GET_V2_SELLER_PERFORMANCE_REPORT document")
+                )
+            else:
+                files.append(SourceFile(path, kind, rows=1, accepted=1, sha256=sha, encoding=encoding))
             continue
         first_line = text.split("\n", 1)[0].rstrip("\r")
         header, sep = _split_header(first_line)
         kind_def = recognise(header)
         if kind_def is None:
-            raise DataError(
-                f"{path.name}: not a known export (header starts '{first_line[:60]}'); "
-                "move it out of the data folder or see inputs.md for the files the suite reads."
-            )
+            skipped.append((path.name, f"not a known export (header starts {first_line[:50]!r})"))
+            continue
         df = _read_table(path, text, kind_def, header, sep)
         typed, quarantine, dups = _typed(path, kind_def, df)
         tables[kind_def.name].append(typed)
         quarantines.append(quarantine)
-        files.append(SourceFile(path, kind_def.name, df.height, quarantine.height, dups, sha, encoding))
+        files.append(SourceFile(path, kind_def.name, df.height, quarantine.height, dups, 0, 0, sha, encoding))
     if not tables["orders"]:
         raise DataError(
             f"No All Orders report in {data_dir}; download 'All Orders' (tab-separated) from "
             "Seller Central and put it in the folder."
         )
 
-    frames = {k: _combine(k, v) for k, v in tables.items()}
+    by_name = {f.path.name: f for f in files}
+    frames: dict[str, pl.DataFrame] = {}
+    for kind, parts in tables.items():
+        combined, dropped = _drop_duplicates_across_files(_combine(kind, parts))
+        for name, n in dropped.items():
+            by_name[name].duplicates += n
+        frames[kind] = combined
     notes: list[str] = []
-    frames["orders"], dropped = _latest_order_items(frames["orders"])
-    if dropped:
-        notes.append(f"{dropped} order rows replaced by a later download of the same order item.")
+    replaced: list[pl.DataFrame] = []
+    frames["orders"], gone = _latest_order_items(frames["orders"])
+    replaced.append(gone)
+    frames["shipments"], gone = _latest_package_rows(frames["shipments"])
+    replaced.append(gone)
+    frames["messages"], gone = _latest_by(frames["messages"], ["thread_id"], "responded_ts")
+    replaced.append(gone)
     frames["feedback"], fb_quarantine = _feedback_with_marketplace(
         frames["feedback"], frames["orders"], marketplace
     )
+    frames["feedback"], gone = _latest_by(frames["feedback"], ["order_id"], "feedback_ts")
+    replaced.append(gone)
     frames["messages"], msg_quarantine = _messages_with_order(frames["messages"], frames["orders"])
     quarantines += [fb_quarantine, msg_quarantine]
     quarantine = pl.concat([q for q in quarantines if q.height] or [pl.DataFrame(schema=QUARANTINE_SCHEMA)])
+    for name, n in pl.concat(replaced).group_by("_file").len().iter_rows():
+        by_name[name].superseded += n
+    superseded = sum(f.superseded for f in files)
+    if superseded:
+        notes.append(
+            f"{superseded} rows replaced by a later download of the same order item, package, message or feedback."
+        )
+    dup_total = sum(f.duplicates for f in files)
+    if dup_total:
+        notes.append(
+            f"{dup_total} exact duplicate rows dropped (within a file or repeated across overlapping downloads)."
+        )
+    for name, why in skipped:
+        notes.append(f"Skipped {name}: {why}.")
+    q_counts = dict(quarantine.group_by("file").len().iter_rows())
+    accepted: dict[str, int] = {}
+    for frame in frames.values():
+        for name, n in frame.group_by("_file").len().iter_rows():
+            accepted[name] = accepted.get(name, 0) + n
     for f in files:
-        f.quarantined = quarantine.filter(pl.col("file") == f.path.name).height
-    if not frames_has_rows(frames["orders"]):
+        f.quarantined = q_counts.get(f.path.name, 0)
+        if f.kind in TABLE_KINDS:
+            f.accepted = accepted.get(f.path.name, 0)
+    if frames["orders"].is_empty():
         notes.append("The orders files hold no usable rows.")
     return Dataset(
         data_dir=data_dir,
@@ -544,11 +602,39 @@ def load(data_dir: str | Path, *, marketplace: str | None = None) -> Dataset:
         snapshots=sorted(snapshots, key=lambda s: s["_asOf"]),
         quarantine=quarantine.sort("file", "line"),
         notes=notes,
+        skipped=skipped,
     )
 
 
-def frames_has_rows(df: pl.DataFrame) -> bool:
-    return df.height > 0
+def _drop_duplicates_across_files(df: pl.DataFrame) -> tuple[pl.DataFrame, dict[str, int]]:
+    """Overlapping downloads repeat rows; a row identical to one already read is counted once."""
+    cols = [c for c in df.columns if c not in ("_line", "_file")]
+    if df.is_empty() or df["_file"].n_unique() < 2:
+        return df, {}
+    kept = _drop_exact_duplicates(
+        df.with_row_index("_i").with_columns(pl.col("_i").alias("_line_tmp")), cols, key="_i"
+    )
+    dropped_rows = df.with_row_index("_i").filter(~pl.col("_i").is_in(kept["_i"].implode()))
+    counts = dict(dropped_rows.group_by("_file").len().iter_rows())
+    return kept.drop("_i", "_line_tmp"), counts
+
+
+def _latest_by(df: pl.DataFrame, keys: list[str], newest: str) -> tuple[pl.DataFrame, pl.DataFrame]:
+    """One row per key: the one with the latest (non-null) `newest`, later file on ties."""
+    ranked = df.with_row_index("_i").sort(
+        [newest, "_file", "_line"], descending=[True, True, False], nulls_last=True
+    )
+    kept = ranked.unique(subset=keys, keep="first").sort("_i")
+    gone = ranked.filter(~pl.col("_i").is_in(kept["_i"].implode())).select("_file")
+    return kept.drop("_i"), gone
+
+
+def _latest_package_rows(shipments: pl.DataFrame) -> tuple[pl.DataFrame, pl.DataFrame]:
+    """A package (order, tracking number, ship time) downloaded twice keeps its most complete row."""
+    tracked = shipments.filter(pl.col("tracking_number").is_not_null() & pl.col("ship_ts").is_not_null())
+    untracked = shipments.filter(~(pl.col("tracking_number").is_not_null() & pl.col("ship_ts").is_not_null()))
+    kept, gone = _latest_by(tracked, ["order_id", "tracking_number", "ship_ts"], "delivery_ts")
+    return pl.concat([kept, untracked]), gone
 
 
 _DTYPES = {
@@ -584,25 +670,17 @@ def _combine(kind: str, parts: list[pl.DataFrame]) -> pl.DataFrame:
     return pl.concat(aligned)
 
 
-def _latest_order_items(orders: pl.DataFrame) -> tuple[pl.DataFrame, int]:
+def _latest_order_items(orders: pl.DataFrame) -> tuple[pl.DataFrame, pl.DataFrame]:
     """Overlapping downloads: per order item (order id + sku) the latest last-updated-date wins."""
-    before = orders.height
-    out = (
-        orders.sort(
-            ["order_id", "sku", "last_updated_ts", "_file", "_line"],
-            descending=[False, False, True, True, False],
-            nulls_last=True,
-        )
-        .unique(subset=["order_id", "sku"], keep="first", maintain_order=True)
-        .with_columns(
-            pl.col("fulfillment_channel")
-            .replace_strict({"amazon": "AFN", "afn": "AFN", "merchant": "MFN", "mfn": "MFN"})
-            .alias("channel"),
-            pl.col("sales_channel").replace_strict(SALES_CHANNEL_TO_ID).alias("marketplace_id"),
-            pl.col("is_business_order").fill_null(False),
-        )
+    kept, gone = _latest_by(orders, ["order_id", "sku"], "last_updated_ts")
+    out = kept.with_columns(
+        pl.col("fulfillment_channel")
+        .replace_strict({"amazon": "AFN", "afn": "AFN", "merchant": "MFN", "mfn": "MFN"})
+        .alias("channel"),
+        pl.col("sales_channel").replace_strict(SALES_CHANNEL_TO_ID).alias("marketplace_id"),
+        pl.col("is_business_order").fill_null(False),
     )
-    return out, before - out.height
+    return out, gone
 
 
 def _order_marketplaces(orders: pl.DataFrame) -> pl.DataFrame:
@@ -667,7 +745,7 @@ def _messages_with_order(messages: pl.DataFrame, orders: pl.DataFrame) -> tuple[
     return m.filter(pl.col("marketplace_id").is_not_null()), q
 
 
-def _read_json(path: Path, text: str, snapshots: list[dict]) -> str:
+def _read_json(path: Path, text: str, snapshots: list[dict]) -> str | None:
     try:
         doc = json.loads(text)
     except json.JSONDecodeError as exc:
@@ -681,7 +759,4 @@ def _read_json(path: Path, text: str, snapshots: list[dict]) -> str:
 
         snapshots.append(normalise_snapshot(doc, path.name))
         return "performance_snapshot"
-    raise DataError(
-        f"{path.name}: a JSON file that is not a GET_V2_SELLER_PERFORMANCE_REPORT document; "
-        "move it out of the data folder."
-    )
+    return None

@@ -65,17 +65,51 @@ def test_schema_rejects_a_broken_document(sample_data):
         health.validate(doc)
 
 
+CORPUS = __import__("pathlib").Path(__file__).parent / "corpus"
+
+
 @pytest.mark.parametrize(
-    ("args", "expected"),
+    ("files", "expected"),
     [
-        (["metrics", "--data", "/nonexistent/folder", "--as-of", "2026-11-15"], "does not exist"),
-        (["check", "--data", "/nonexistent/folder"], "does not exist"),
+        (None, "does not exist; pass --data"),
+        ([], "is empty; put your Seller Central downloads in it"),
+        (["claims.csv.gz"], "No All Orders report in"),
+        (
+            ["orders_missing_column.txt"],
+            "orders_missing_column.txt: the All Orders report file has no 'sales-channel' column",
+        ),
+        (["_base_orders.txt", "orders_damaged.txt.gz"], "orders_damaged.txt.gz: the gzip file is damaged"),
     ],
 )
-def test_fatal_errors_are_one_sentence(args, expected):
-    r = _run(*args)
+@pytest.mark.parametrize("command", ["metrics", "check", "history"])
+def test_fatal_errors_are_one_sentence(tmp_path, files, expected, command):
+    d = tmp_path / "data"
+    if files is not None:
+        d.mkdir()
+        for f in files:
+            shutil.copy(CORPUS / f, d / f)
+    extra = {
+        "metrics": ["--as-of", "2026-11-15"],
+        "check": [],
+        "history": ["--from", "2026-11-01", "--to", "2026-11-02"],
+    }
+    r = _run(command, "--data", str(d), *extra[command])
     assert r.returncode == 2
-    assert expected in r.stderr and "Traceback" not in r.stderr
+    assert r.stderr.startswith("error: ") and expected in r.stderr
+    assert "Traceback" not in r.stderr and r.stderr.count("\n") == 1
+    debug = _run("--debug", command, "--data", str(d), *extra[command])
+    assert "Traceback" in debug.stderr
+
+
+def test_unknown_file_warned_on_stderr(tmp_path):
+    d = tmp_path / "data"
+    d.mkdir()
+    for f in ("_base_orders.txt", "unknown_export.txt"):
+        shutil.copy(CORPUS / f, d / f)
+    r = _run("metrics", "--data", str(d), "--as-of", "2026-05-31")
+    assert r.returncode == 0
+    assert "warning: skipped unknown_export.txt: not a known export" in r.stderr
+    assert any("Skipped unknown_export.txt" in n for n in json.loads(r.stdout)["dataQuality"]["notes"])
 
 
 def test_check_exit_code(account, sample_dir):

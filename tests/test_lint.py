@@ -16,6 +16,9 @@ RUFF = shutil.which("ruff", path=str(Path(sys.executable).parent)) or shutil.whi
 @pytest.mark.parametrize("args", [["check"], ["format", "--check"]])
 def test_ruff(args):
     r = subprocess.run(
-        [RUFF, *args, "analysis", "tests", "tools"], cwd=config.PROJ_ROOT, capture_output=True, text=True
+        [RUFF, *args, "analysis", "tests", "tools", "benchmarks"],
+        cwd=config.PROJ_ROOT,
+        capture_output=True,
+        text=True,
     )
     assert r.returncode == 0, r.stdout + r.stderr

@@ -124,11 +124,14 @@ def test_missing_required_column_names_file_and_column(account):
         sources.load(folder)
 
 
-def test_unknown_file_is_an_error(account):
+def test_unknown_file_is_listed_and_skipped(account):
     folder = _tiny(account)
     (folder / "notes.csv").write_text("foo,bar\n1,2\n")
-    with pytest.raises(DataError, match=r"notes.csv: not a known export"):
-        sources.load(folder)
+    (folder / "other.json").write_text('{"hello": 1}')
+    data = sources.load(folder)
+    assert [name for name, _ in data.skipped] == ["notes.csv", "other.json"]
+    assert any(n.startswith("Skipped notes.csv: not a known export") for n in data.notes)
+    assert "notes.csv" not in {f.path.name for f in data.files}
 
 
 @pytest.mark.parametrize(
@@ -182,3 +185,21 @@ def test_exact_duplicate_rows_counted_and_dropped(account):
     f = next(f for f in data.files if f.kind == "orders")
     assert (f.rows, f.duplicates) == (3, 1)
     assert data.frame("orders").collect().height == 2
+
+
+def test_buyer_personal_data_dropped_on_load(account):
+    account.order("O1", "2026-05-01")
+    folder = account.write()
+    p = folder / "orders.txt"
+    lines = p.read_text().splitlines()
+    lines[0] += "\tbuyer-email\tbuyer-name\tbuyer-phone-number\tship-address-1"
+    lines[1] += "\tjane@example.com\tJane Doe\t+1 555 0100\t1 Main St"
+    p.write_text("\n".join(lines) + "\n")
+    data = sources.load(folder)
+    for kind in sources.TABLE_KINDS:
+        df = data.frame(kind).collect()
+        assert not any(
+            c in df.columns for c in ("buyer-email", "buyer-name", "buyer-phone-number", "ship-address-1")
+        )
+        text = df.write_csv()
+        assert "jane@example.com" not in text and "Jane Doe" not in text and "555 0100" not in text
