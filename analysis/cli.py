@@ -50,6 +50,13 @@ def _parser() -> argparse.ArgumentParser:
     h.add_argument("--format", choices=("csv", "json", "parquet"), default="csv")
     h.add_argument("--out", type=Path, help="file to write (standard output for csv/json when omitted)")
 
+    df = sub.add_parser("defects", help="one row per defect, or a breakdown with shrunk rates")
+    data_args(df)
+    df.add_argument("--as-of", type=_date, required=True)
+    df.add_argument("--by", choices=("cause", "sku", "asin", "carrier", "channel", "marketplace_id", "week"))
+    df.add_argument("--format", choices=("csv", "json"), default="csv")
+    df.add_argument("--out", type=Path)
+
     c = sub.add_parser("check", help="list rows set aside; exit 1 when any")
     data_args(c)
 
@@ -92,6 +99,21 @@ def _run(args: argparse.Namespace) -> int:
         return 0
     if args.command == "history":
         return _history(args)
+    if args.command == "defects":
+        from analysis import defects, sources
+
+        data = sources.load(args.data, marketplace=args.marketplace)
+        _warn_skipped(data)
+        table = (
+            defects.breakdown(data, args.as_of, args.by)
+            if args.by
+            else defects.defect_table(data, args.as_of)
+        )
+        if args.format == "csv":
+            _emit(table.write_csv(), args.out)
+        else:
+            _emit(json.dumps(table.to_dicts(), default=str, indent=1, ensure_ascii=False), args.out)
+        return 0
     if args.command == "check":
         from analysis import sources
 

@@ -1,79 +1,387 @@
-"""The orders behind the Order Defect Rate: which orders, which defects, what the buyer said."""
+"""Which orders, SKUs, carriers and causes: one row per defect, and breakdowns with shrunk rates.
+
+A defect is a negative feedback, an A-to-z claim, a chargeback or a return, dated on or before
+the as-of day. Each row says whether it counts toward the Order Defect Rate and, if not, why.
+"""
 
 from __future__ import annotations
 
 import datetime as dt
+import math
 
 import polars as pl
+from scipy.stats import beta as beta_dist
 
+from analysis import causes
 from analysis import metrics as m
-from analysis import populations
 from analysis.sources import Dataset
+
+_TS = pl.Datetime("us", "UTC")
+DIMENSIONS = ("cause", "sku", "asin", "carrier", "channel", "marketplace_id", "week")
+DEFECT_SCHEMA = {
+    "order_id": pl.String,
+    "defect_kind": pl.String,
+    "defect_date": pl.Date,
+    "detail": pl.String,
+    "cause_text": pl.String,
+    "cause_source": pl.String,
+    "return_sku": pl.String,
+}
+
+
+def _end(as_of: dt.date) -> dt.datetime:
+    return dt.datetime.combine(as_of + dt.timedelta(days=1), dt.time(), tzinfo=dt.UTC)
+
+
+def order_facts(data: Dataset) -> pl.DataFrame:
+    """Per order: marketplace, channel(s), purchase day, status, SKUs, ASINs, carrier, service level."""
+    o = data.frame("orders").collect()
+    ship = (
+        data.frame("shipments")
+        .sort("ship_ts", nulls_last=True)
+        .group_by("order_id")
+        .agg(pl.col("carrier").drop_nulls().first(), pl.col("ship_ts").min().alias("first_ship"))
+        .collect()
+    )
+    facts = o.group_by("order_id").agg(
+        pl.col("marketplace_id").first(),
+        pl.col("channel").unique().sort().str.join("+").alias("channel"),
+        pl.col("purchase_ts").min(),
+        pl.col("order_status").first(),
+        pl.col("sku").sort_by("item_price", descending=True, nulls_last=True).first().alias("sku"),
+        pl.col("sku").unique().sort().str.join(", ").alias("skus"),
+        pl.col("asin").sort_by("item_price", descending=True, nulls_last=True).first().alias("asin"),
+        pl.col("ship_service_level").first(),
+    )
+    return (
+        facts.join(ship, on="order_id", how="left")
+        .with_columns(
+            pl.col("purchase_ts").dt.date().alias("purchase_day"),
+            pl.when(pl.col("channel") == "AFN")
+            .then(pl.lit("Amazon (FBA)"))
+            .otherwise(pl.col("carrier").fill_null("unknown"))
+            .alias("carrier"),
+        )
+        .sort("order_id")
+    )
+
+
+def _events(data: Dataset, as_of: dt.date) -> pl.DataFrame:
+    end = _end(as_of)
+    fb = (
+        data.frame("feedback")
+        .filter((pl.col("rating") <= 2) & (pl.col("feedback_ts") < end))
+        .select(
+            "order_id",
+            pl.lit("negative_feedback").alias("defect_kind"),
+            pl.col("feedback_ts").dt.date().alias("defect_date"),
+            pl.when(pl.col("removed")).then(pl.lit("removed")).otherwise(pl.lit("")).alias("detail"),
+            pl.col("comments").alias("cause_text"),
+            pl.lit("comment").alias("cause_source"),
+            pl.lit(None, pl.String).alias("return_sku"),
+            pl.col("rating"),
+        )
+    )
+    cl = (
+        data.frame("claims")
+        .filter(pl.col("claim_ts") < end)
+        .select(
+            "order_id",
+            pl.lit("claim").alias("defect_kind"),
+            pl.col("claim_ts").dt.date().alias("defect_date"),
+            pl.col("claim_status").alias("detail"),
+            pl.col("claim_reason").alias("cause_text"),
+            pl.lit("claim reason").alias("cause_source"),
+            pl.lit(None, pl.String).alias("return_sku"),
+            pl.lit(None, pl.Int64).alias("rating"),
+        )
+    )
+    cb = (
+        data.frame("chargebacks")
+        .filter(pl.col("chargeback_ts") < end)
+        .select(
+            "order_id",
+            pl.lit("chargeback").alias("defect_kind"),
+            pl.col("chargeback_ts").dt.date().alias("defect_date"),
+            (pl.col("category") + pl.lit(" ") + pl.col("status")).alias("detail"),
+            pl.col("reason").alias("cause_text"),
+            pl.lit("chargeback reason").alias("cause_source"),
+            pl.lit(None, pl.String).alias("return_sku"),
+            pl.lit(None, pl.Int64).alias("rating"),
+        )
+    )
+    ret = pl.concat(
+        [
+            data.frame("fba_returns").select("order_id", "return_ts", "reason", "sku"),
+            data.frame("mfn_returns").select("order_id", "return_ts", "reason", "sku"),
+        ]
+    )
+    rt = ret.filter(pl.col("return_ts") < end).select(
+        "order_id",
+        pl.lit("return").alias("defect_kind"),
+        pl.col("return_ts").dt.date().alias("defect_date"),
+        pl.col("reason").alias("detail"),
+        pl.col("reason").alias("cause_text"),
+        pl.lit("return reason").alias("cause_source"),
+        pl.col("sku").alias("return_sku"),
+        pl.lit(None, pl.Int64).alias("rating"),
+    )
+    return pl.concat([fb, cl, cb, rt]).collect()
+
+
+def _cause(kind: str, text: str | None) -> tuple[str, str]:
+    if kind == "negative_feedback":
+        c = causes.classify(text)
+        return c.cause, ", ".join(c.words)
+    if kind == "claim":
+        return causes.claim_cause(text), text or ""
+    if kind == "return":
+        return causes.return_cause(text), text or ""
+    c = causes.classify(text)
+    if c.cause == "other" and text and "not received" in text.lower():
+        return "not_received", text
+    return c.cause, ", ".join(c.words) or (text or "")
+
+
+def defect_table(data: Dataset, as_of: dt.date, defs: tuple[m.MetricDef, ...] = m.METRICS) -> pl.DataFrame:
+    """One row per defect known on `as_of`, with its order's facts, cause and ODR standing."""
+    ev = _events(data, as_of)
+    facts = order_facts(data)
+    odr = {d.channel: d for d in defs if d.population == "order_defects"}
+    labelled = [
+        _cause(k, t) for k, t in zip(ev["defect_kind"].to_list(), ev["cause_text"].to_list(), strict=True)
+    ]
+    ev = ev.with_columns(
+        pl.Series("cause", [c for c, _ in labelled], dtype=pl.String),
+        pl.Series("cause_words", [w for _, w in labelled], dtype=pl.String),
+    )
+    t = ev.join(facts, on="order_id", how="left")
+    d_afn, d_mfn = odr["AFN"], odr["MFN"]
+    lag_window = {
+        "AFN": (d_afn.lag_days, d_afn.window_days),
+        "MFN": (d_mfn.lag_days, d_mfn.window_days),
+    }
+    ch = pl.col("channel").fill_null("")
+    lag = pl.when(ch.str.contains("MFN")).then(lag_window["MFN"][0]).otherwise(lag_window["AFN"][0])
+    win = pl.when(ch.str.contains("MFN")).then(lag_window["MFN"][1]).otherwise(lag_window["AFN"][1])
+    leaves = pl.col("purchase_day") + pl.duration(days=lag + win)
+    enters = pl.col("purchase_day") + pl.duration(days=lag)
+    status = pl.col("detail").fill_null("")
+    why_not = (
+        pl.when(pl.col("purchase_day").is_null())
+        .then(pl.lit("order not in any orders file"))
+        .when(pl.col("order_status") == "cancelled")
+        .then(pl.lit("order cancelled"))
+        .when(pl.col("defect_kind") == "return")
+        .then(pl.lit("returns are not ODR defects"))
+        .when((pl.col("defect_kind") == "negative_feedback") & (status == "removed"))
+        .then(pl.lit("feedback removed by Amazon"))
+        .when((pl.col("defect_kind") == "claim") & status.is_in(["denied", "withdrawn", "amazon-funded"]))
+        .then(pl.lit("claim ") + status)
+        .when((pl.col("defect_kind") == "chargeback") & status.str.starts_with("fraud"))
+        .then(pl.lit("fraud chargeback"))
+        .when((pl.col("defect_kind") == "chargeback") & status.str.contains("seller-won|amazon-funded"))
+        .then(pl.lit("chargeback ") + status.str.replace("service ", ""))
+        .when(pl.lit(as_of) < enters)
+        .then(pl.lit("order too recent: not yet in the ODR window"))
+        .when(pl.lit(as_of) >= leaves)
+        .then(pl.lit("order already left the ODR window"))
+        .otherwise(pl.lit(None, pl.String))
+    )
+    return (
+        t.with_columns(
+            why_not.alias("why_not_counted"),
+            leaves.alias("leaves_window"),
+            pl.coalesce("return_sku", "sku").alias("sku"),
+            pl.col("purchase_day").dt.truncate("1w").alias("week"),
+        )
+        .with_columns(pl.col("why_not_counted").is_null().alias("counts_toward_odr"))
+        .select(
+            "order_id",
+            "defect_kind",
+            "defect_date",
+            "purchase_day",
+            "marketplace_id",
+            "channel",
+            "sku",
+            "skus",
+            "asin",
+            "carrier",
+            "ship_service_level",
+            "cause",
+            "cause_words",
+            "cause_source",
+            "cause_text",
+            "rating",
+            "detail",
+            "counts_toward_odr",
+            "why_not_counted",
+            "leaves_window",
+            "week",
+        )
+        .sort("defect_date", "order_id", "defect_kind")
+    )
+
+
+# ----------------------------------------------------------------------------- breakdowns
+
+
+def fit_beta_prior(defects: list[int], orders: list[int]) -> tuple[float, float]:
+    """Beta(alpha, beta) prior from groups' counts by the method of moments (spike-statistics.md
+    section 4): the spread of rates beyond what binomial noise explains sets its strength."""
+    pairs = [(d, n) for d, n in zip(defects, orders, strict=True) if n > 0]
+    if not pairs:
+        return 1.0, 99.0
+    total_d, total_n = sum(d for d, _ in pairs), sum(n for _, n in pairs)
+    mu = min(max(total_d / total_n, 1e-6), 1 - 1e-6)
+    var_w = sum(n * (d / n - mu) ** 2 for d, n in pairs) / total_n
+    noise = mu * (1 - mu) * sum(1 / n for _, n in pairs) / len(pairs)
+    excess = var_w - noise
+    strength = mu * (1 - mu) / excess - 1 if excess > 0 else 10 * max(n for _, n in pairs)
+    strength = min(max(strength, 2.0), 1e7)
+    return mu * strength, (1 - mu) * strength
+
+
+def shrink(df: pl.DataFrame, target: float = 0.01) -> pl.DataFrame:
+    """Add `shrunk_rate` (posterior mean) and `p_above_target` to a frame of defects/orders."""
+    a, b = fit_beta_prior(df["defects"].to_list(), df["orders"].to_list())
+    d, n = df["defects"].to_list(), df["orders"].to_list()
+    return df.with_columns(
+        pl.Series(
+            "shrunk_rate", [(x + a) / (y + a + b) for x, y in zip(d, n, strict=True)], dtype=pl.Float64
+        ),
+        pl.Series(
+            "p_above_target",
+            [float(beta_dist.sf(target, a + x, b + max(y - x, 0))) for x, y in zip(d, n, strict=True)],
+            dtype=pl.Float64,
+        ),
+        pl.lit(a).alias("prior_alpha"),
+        pl.lit(b).alias("prior_beta"),
+    )
+
+
+def orders_in(data: Dataset, first: dt.date, last: dt.date) -> pl.DataFrame:
+    """Orders (not cancelled) purchased in [first, last], one row per order and SKU."""
+    facts = order_facts(data).filter(
+        (pl.col("order_status") != "cancelled") & pl.col("purchase_day").is_between(first, last)
+    )
+    items = (
+        data.frame("orders")
+        .select("order_id", pl.col("sku").alias("item_sku"), pl.col("asin").alias("item_asin"))
+        .unique()
+        .collect()
+    )
+    return facts.join(items, on="order_id", how="left").with_columns(
+        pl.col("purchase_day").dt.truncate("1w").alias("week")
+    )
+
+
+def breakdown(
+    data: Dataset,
+    as_of: dt.date,
+    by: str,
+    *,
+    first: dt.date | None = None,
+    last: dt.date | None = None,
+    defects: pl.DataFrame | None = None,
+    marketplace: str | None = None,
+    channel: str | None = None,
+    target: float = 0.01,
+) -> pl.DataFrame:
+    """Defective orders (ODR defects) by a dimension, over the orders behind them, with shrunk rates.
+
+    The default period is the ODR window of `as_of` (AFN definition); a SKU's rate is over the
+    orders that hold the SKU, a carrier's over the orders it carried, a cause's over all orders.
+    """
+    if by not in DIMENSIONS:
+        raise ValueError(f"cannot break down by {by}; use one of {', '.join(DIMENSIONS)}")
+    odr = next(d for d in m.METRICS if d.population == "order_defects")
+    if first is None or last is None:
+        first, last = odr.window(as_of)
+    t = defects if defects is not None else defect_table(data, as_of)
+    t = t.filter(pl.col("counts_toward_odr") & pl.col("purchase_day").is_between(first, last))
+    orders = orders_in(data, first, last)
+    if marketplace:
+        t, orders = (
+            t.filter(pl.col("marketplace_id") == marketplace),
+            orders.filter(pl.col("marketplace_id") == marketplace),
+        )
+    if channel:
+        t = t.filter(pl.col("channel").str.contains(channel))
+        orders = orders.filter(pl.col("channel").str.contains(channel))
+    if by == "cause":
+        n_orders = orders["order_id"].n_unique()
+        per = t.group_by("cause").agg(pl.col("order_id").n_unique().alias("defects"))
+        per = per.with_columns(pl.lit(n_orders).alias("orders"))
+        key = "cause"
+    elif by in ("sku", "asin"):
+        col = "item_sku" if by == "sku" else "item_asin"
+        den = orders.group_by(col).agg(pl.col("order_id").n_unique().alias("orders")).rename({col: by})
+        items = orders.select("order_id", pl.col(col).alias(by)).unique()
+        num = (
+            t.select("order_id")
+            .unique()
+            .join(items, on="order_id")
+            .group_by(by)
+            .agg(pl.len().alias("defects"))
+        )
+        per = den.join(num, on=by, how="left").with_columns(pl.col("defects").fill_null(0))
+        key = by
+    else:
+        den = orders.group_by(by).agg(pl.col("order_id").n_unique().alias("orders"))
+        num = t.group_by(by).agg(pl.col("order_id").n_unique().alias("defects"))
+        per = den.join(num, on=by, how="left").with_columns(pl.col("defects").fill_null(0))
+        key = by
+    per = per.filter(pl.col("orders") > 0).with_columns(
+        pl.col("defects").cast(pl.Int64), pl.col("orders").cast(pl.Int64)
+    )
+    per = per.with_columns((pl.col("defects") / pl.col("orders")).alias("rate"))
+    if per.is_empty():
+        return per.with_columns(
+            pl.lit(None, pl.Float64).alias("shrunk_rate"), pl.lit(None, pl.Float64).alias("p_above_target")
+        )
+    out = per if by == "cause" else shrink(per, target)
+    sort_by = "defects" if by == "cause" else "shrunk_rate"
+    return (
+        out.rename({key: "value"})
+        .with_columns(pl.lit(by).alias("dimension"))
+        .sort([sort_by, "value"], descending=[True, False])
+    )
+
+
+def orders_needed(defects: int, orders: int, target: float = 0.01) -> int:
+    """Defect-free orders still needed in the window for `defects / orders < target`."""
+    if defects == 0:
+        return 0
+    needed = math.floor(defects / target) + 1  # strictly more than defects / target
+    return max(0, needed - orders)
 
 
 def defective_orders(
     data: Dataset, as_of: dt.date, defs: tuple[m.MetricDef, ...] = m.METRICS
 ) -> pl.DataFrame:
-    """One row per order (and channel) counted as defective in the ODR window on `as_of`.
-
-    Columns: marketplace_id, channel, order_id, purchase_day, skus, negative_feedback, claim,
-    chargeback (booleans), first_defect_day, leaves_window (first day the order no longer counts),
-    rating, comment, claim_reason, claim_status.
-    """
-    end = dt.datetime.combine(as_of + dt.timedelta(days=1), dt.time(), tzinfo=dt.UTC)
-    frames = []
-    for d in defs:
-        if d.population != "order_defects":
-            continue
-        first, last = d.window(as_of)
-        known = lambda c: pl.col(c).is_not_null() & (pl.col(c) < end)  # noqa: E731
-        frames.append(
-            populations.order_defects(data)
-            .filter(
-                (pl.col("channel") == d.channel)
-                & pl.col("anchor_day").is_between(first, last)
-                & known("defects_from")
-            )
-            .select(
-                "marketplace_id",
-                "channel",
-                "order_id",
-                pl.col("anchor_day").alias("purchase_day"),
-                known("negative_feedback_from").alias("negative_feedback"),
-                known("claims_from").alias("claim"),
-                known("chargebacks_from").alias("chargeback"),
-                pl.col("defects_from").dt.date().alias("first_defect_day"),
-                (pl.col("anchor_day") + pl.duration(days=d.lag_days + d.window_days)).alias("leaves_window"),
-            )
-        )
-    if not frames:
-        return pl.DataFrame()
-    orders = pl.concat(frames).collect()
-    skus = (
-        data.frame("orders")
-        .group_by("order_id", "channel")
-        .agg(pl.col("sku").unique().sort().str.join(", ").alias("skus"))
-        .collect()
-    )
-    fb = (
-        data.frame("feedback")
-        .filter((pl.col("rating") <= 2) & ~pl.col("removed") & (pl.col("feedback_ts") < end))
-        .sort("feedback_ts")
-        .group_by("order_id")
-        .agg(pl.col("rating").first(), pl.col("comments").first().alias("comment"))
-        .collect()
-    )
-    cl = (
-        data.frame("claims")
-        .filter(pl.col("claim_ts") < end)
-        .sort("claim_ts")
-        .group_by("order_id")
-        .agg(pl.col("claim_reason").first(), pl.col("claim_status").first())
-        .collect()
-    )
+    """The orders counted as defective in the ODR window on `as_of`, one row per order and
+    channel, with what the buyer said (for the report's drill-down)."""
+    t = defect_table(data, as_of, defs).filter(pl.col("counts_toward_odr"))
     return (
-        orders.join(skus, on=["order_id", "channel"], how="left")
-        .join(fb, on="order_id", how="left")
-        .join(cl, on="order_id", how="left")
+        t.sort("defect_date")
+        .group_by("marketplace_id", "channel", "order_id")
+        .agg(
+            pl.col("purchase_day").first(),
+            pl.col("skus").first(),
+            (pl.col("defect_kind") == "negative_feedback").any().alias("negative_feedback"),
+            (pl.col("defect_kind") == "claim").any().alias("claim"),
+            (pl.col("defect_kind") == "chargeback").any().alias("chargeback"),
+            pl.col("defect_date").min().alias("first_defect_day"),
+            pl.col("leaves_window").first(),
+            pl.col("rating").drop_nulls().first(),
+            pl.col("cause_text")
+            .filter(pl.col("defect_kind") == "negative_feedback")
+            .first()
+            .alias("comment"),
+            pl.col("cause_text").filter(pl.col("defect_kind") == "claim").first().alias("claim_reason"),
+            pl.col("detail").filter(pl.col("defect_kind") == "claim").first().alias("claim_status"),
+            pl.col("cause").first(),
+        )
         .sort("marketplace_id", "channel", "purchase_day", "order_id")
     )

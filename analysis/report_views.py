@@ -447,3 +447,195 @@ def footer_html(ctx: ReportContext) -> str:
         '<div class="scroll"><table class="ah"><thead><tr><th>File</th><th>Kind</th><th>Rows</th><th>SHA-256</th></tr></thead>'
         f"<tbody>{rows}</tbody></table></div>"
     )
+
+
+def _cell(col: str, v: object) -> str:
+    if v is None:
+        return ""
+    if isinstance(v, float):
+        if "rate" in col:
+            return pct(v)
+        if col.startswith("p_"):
+            return f"{v:.2f}"
+        return f"{v:,.1f}"
+    return esc(v)
+
+
+def table_html(df: pl.DataFrame, columns: dict[str, str], limit: int = 50) -> str:
+    """An escaped HTML table of `columns` (name -> heading) of `df`, first `limit` rows."""
+    if df.is_empty():
+        return "<p>None.</p>"
+    cols = [c for c in columns if c in df.columns]
+    head = "".join(f"<th>{esc(columns[c])}</th>" for c in cols)
+    body = "".join(
+        "<tr>" + "".join(f"<td>{_cell(c, r[c])}</td>" for c in cols) + "</tr>"
+        for r in df.head(limit).iter_rows(named=True)
+    )
+    more = f'<p class="muted">Showing {limit} of {df.height}.</p>' if df.height > limit else ""
+    return f'<div class="scroll"><table class="ah"><thead><tr>{head}</tr></thead><tbody>{body}</tbody></table></div>{more}'
+
+
+BASELINE_WEEKS = 8
+
+
+def what_caused_it_html(ctx: ReportContext) -> str:
+    """Defects that arrived this week against the weekly average of the 8 weeks before, by cause,
+    SKU and carrier."""
+    from analysis import causes, defects
+
+    t = defects.defect_table(ctx.result.data, ctx.as_of, ctx.result.metrics).filter(
+        pl.col("marketplace_id").is_in(ctx.marketplaces) & (pl.col("defect_kind") != "return")
+    )
+    week_start = ctx.as_of - dt.timedelta(days=6)
+    base_start = week_start - dt.timedelta(weeks=BASELINE_WEEKS)
+    parts = [
+        "<h2>What caused it</h2>",
+        f'<p class="muted">Negative feedback, claims and chargebacks that arrived {esc(week_start)} to '
+        f"{esc(ctx.as_of)}, against the weekly average of the {BASELINE_WEEKS} weeks before.</p>",
+    ]
+    for dim, label in (("cause", "Cause"), ("sku", "SKU"), ("carrier", "Carrier")):
+        cmp = (
+            t.with_columns(
+                pl.when(pl.col("defect_date") >= week_start)
+                .then(pl.lit("this"))
+                .when(pl.col("defect_date") >= base_start)
+                .then(pl.lit("base"))
+                .otherwise(None)
+                .alias("period")
+            )
+            .filter(pl.col("period").is_not_null())
+            .group_by(dim)
+            .agg(
+                (pl.col("period") == "this").sum().alias("this_week"),
+                ((pl.col("period") == "base").sum() / BASELINE_WEEKS).alias("weekly_before"),
+            )
+            .filter((pl.col("this_week") > 0) | (pl.col("weekly_before") > 0))
+            .sort(["this_week", "weekly_before"], descending=True)
+        )
+        if dim == "cause":
+            cmp = cmp.with_columns(pl.col("cause").replace_strict(causes.CAUSE_LABELS))
+        parts.append(f"<h3>By {label.lower()}</h3>")
+        parts.append(
+            table_html(
+                cmp,
+                {
+                    dim: label,
+                    "this_week": "This week",
+                    "weekly_before": f"Weekly, {BASELINE_WEEKS} weeks before",
+                },
+                8,
+            )
+        )
+    return "".join(parts)
+
+
+def removal_candidates_html(ctx: ReportContext) -> str:
+    from analysis import triage
+
+    t = triage.triage(ctx.result.data, ctx.as_of).filter(
+        pl.col("marketplace_id").is_in(ctx.marketplaces)
+        & pl.col("verdict").is_in([triage.REMOVABLE, triage.STRIKE, triage.STRIKE_IF_BUY_SHIPPING])
+        & ~pl.col("expired")
+    )
+    w = triage.what_if(ctx.result.data, ctx.as_of).filter(pl.col("marketplace_id").is_in(ctx.marketplaces))
+    wide = w.pivot(on="scenario", index=["marketplace_id", "channel"], values="rate")
+    wide = wide.with_columns(
+        pl.col("marketplace_id").replace_strict({x: marketplace_label(x) for x in ctx.marketplaces})
+    )
+    return (
+        f"<h2>Feedback you can ask Amazon to remove ({t.height})</h2>"
+        '<p class="muted">Amazon removes feedback with obscene words, personal information or that is entirely a '
+        "product review, and strikes through FBA delivery complaints and late-delivery complaints on orders shipped "
+        "on time with Buy Shipping. Ask within 90 days of the feedback.</p>"
+        + table_html(
+            t,
+            {
+                "order_id": "Order",
+                "feedback_date": "Left on",
+                "rating": "Stars",
+                "comments": "Comment",
+                "verdict": "Verdict",
+                "rule": "Rule",
+                "trigger_words": "Words",
+                "request_by": "Ask by",
+                "days_left": "Days left",
+            },
+            30,
+        )
+        + "<h3>Order Defect Rate if they were removed</h3>"
+        + table_html(
+            wide,
+            {
+                "marketplace_id": "Marketplace",
+                "channel": "Channel",
+                "now": "ODR rate now",
+                "if removed": "ODR rate if removed",
+            },
+            10,
+        )
+    )
+
+
+def rolloff_chart(ctx: ReportContext) -> alt.Chart:
+    """Projected ODR for the next 60 days with no new defect, at recent and at lower volume."""
+    from analysis import rolloff
+
+    f = rolloff.forecast(ctx.result.data, ctx.as_of, ctx.result.metrics).filter(
+        pl.col("marketplace_id").is_in(ctx.marketplaces)
+    )
+    f = f.with_columns(
+        (
+            pl.col("marketplace_id").replace_strict({x: marketplace_label(x) for x in ctx.marketplaces})
+            + pl.lit(" · ")
+            + pl.col("channel").replace({"AFN": "FBA", "MFN": "Seller-fulfilled"})
+        ).alias("series")
+    )
+    line = (
+        alt.Chart()
+        .mark_line()
+        .encode(
+            x=alt.X("day:T", title=None),
+            y=alt.Y("rate:Q", title="Projected ODR", axis=alt.Axis(format="%")),
+            strokeDash=alt.StrokeDash("scenario:N", title="Volume"),
+            tooltip=[
+                "day:T",
+                "scenario:N",
+                alt.Tooltip("rate:Q", format=".2%"),
+                "defects:Q",
+                alt.Tooltip("orders:Q", format=",.0f"),
+            ],
+        )
+    )
+    rule = alt.Chart().mark_rule(color="#c62828", strokeDash=[2, 2]).encode(y="mean(target):Q")
+    return (
+        alt.layer(line, rule, data=f)
+        .properties(width=300, height=150)
+        .facet(facet=alt.Facet("series:N", title=None), columns=2)
+        .resolve_scale(y="independent")
+        .properties(title="Order Defect Rate in the next 60 days with no new defect")
+    )
+
+
+def rolloff_summary_html(ctx: ReportContext) -> str:
+    from analysis import rolloff
+
+    s = rolloff.summary(ctx.result.data, ctx.as_of, ctx.result.metrics).filter(
+        pl.col("marketplace_id").is_in(ctx.marketplaces)
+    )
+    s = s.with_columns(
+        pl.col("marketplace_id").replace_strict({x: marketplace_label(x) for x in ctx.marketplaces})
+    )
+    return "<h2>When it goes away</h2>" + table_html(
+        s,
+        {
+            "marketplace_id": "Marketplace",
+            "channel": "Channel",
+            "defects": "Defects in window",
+            "orders": "Orders in window",
+            "rate": "ODR rate",
+            "orders_needed": "Defect-free orders still needed",
+            "under_target_from_recent_volume": "Under target from (recent volume)",
+            "under_target_from_low_volume": "Under target from (half the volume)",
+        },
+        10,
+    )

@@ -274,6 +274,7 @@ class Generator:
         carrier = self.r.choices([c for c, _ in m.carriers], weights=[w for _, w in m.carriers])[0]
         n_pkg = 2 if len(o.items) > 1 and self.r.random() < 0.3 else 1
         late_ship = self.r.random() < 0.025
+        buy_shipping = self.r.random() < (0.7 if m.country == "US" else 0.5)
         for p in range(n_pkg):
             if late_ship:
                 ship = ship_by + dt.timedelta(hours=self.r.uniform(2, 60))
@@ -298,8 +299,8 @@ class Generator:
             in_spike = (m.marketplace_id, carrier) == BAD_CARRIER and self.carrier_spike[
                 0
             ] <= ship.date() <= self.carrier_spike[1]
-            late_p = 0.45 if in_spike else (0.03 if carrier in ("Evri", "USPS") else 0.012)
-            lost_p = 0.12 if in_spike else 0.003
+            late_p = 0.6 if in_spike else (0.03 if carrier in ("Evri", "USPS") else 0.012)
+            lost_p = 0.2 if in_spike else 0.003
             u = self.r.random()
             if u < lost_p:
                 delivery = None
@@ -320,7 +321,7 @@ class Generator:
                 {
                     "ship_by": ship_by, "ship": ship, "carrier": carrier, "tracking": tracking,
                     "valid": valid, "deliver_by": deliver_by, "delivery": delivery, "cause": cause,
-                    "in_spike": in_spike,
+                    "in_spike": in_spike, "buy_shipping": "true" if buy_shipping else "false",
                 }
             )  # fmt: skip
         shipped = [p["ship"] for p in o.packages if p["ship"] is not None]
@@ -351,12 +352,12 @@ class Generator:
             any(c[0] == BAD_SKU for c, _ in o.items)
             and self.sku_spike[0] <= o.purchase.date() <= self.sku_spike[1]
         )
-        if bad_batch and self.r.random() < 0.16:
+        if bad_batch and self.r.random() < 0.25:
             causes.append(self.r.choice(("damaged", "not_as_described", "not_as_described")))
         for p in o.packages:
             if p["cause"] == "not_received" and self.r.random() < (0.7 if p["in_spike"] else 0.5):
                 causes.append("not_received")
-            elif p["cause"] == "late" and self.r.random() < (0.35 if p["in_spike"] else 0.12):
+            elif p["cause"] == "late" and self.r.random() < (0.5 if p["in_spike"] else 0.12):
                 causes.append("late")
         base = 0.0035 * sku_weight * (1.3 if o.channel == "MFN" else 0.8)
         if self.r.random() < base:
@@ -366,6 +367,18 @@ class Generator:
                     weights=(3, 4, 2, 2, 1 if o.channel == "MFN" else 0),
                 )[0]
             )
+        if self.r.random() < 0.0005:
+            when = o.purchase + self._delay(25, 0.4)
+            if self._emit(when):
+                self.chargebacks.append(
+                    [
+                        o.order_id,
+                        _iso(when),
+                        "Unauthorised transaction",
+                        "fraud",
+                        self.r.choice(("open", "seller-lost", "amazon-funded")),
+                    ]
+                )
         if not causes:
             if self.r.random() < 0.004:  # neutral 3-star feedback, never a defect
                 self._feedback(o, 3, self.r.choice(NEUTRAL_COMMENTS), o.purchase + self._delay(10))
@@ -427,18 +440,6 @@ class Generator:
                         else "Not as described",
                         "service",
                         status,
-                    ]
-                )
-        if self.r.random() < 0.003:
-            when = o.purchase + self._delay(25, 0.4)
-            if self._emit(when):
-                self.chargebacks.append(
-                    [
-                        o.order_id,
-                        _iso(when),
-                        "Unauthorised transaction",
-                        "fraud",
-                        self.r.choice(("open", "seller-lost", "amazon-funded")),
                     ]
                 )
 
@@ -569,6 +570,7 @@ class Generator:
                     o.order_id, _iso(p["ship_by"]), _iso(p["ship"]) if p["ship"] else "", p["carrier"],
                     p["tracking"] if p["ship"] else "", p["valid"] if p["ship"] else "",
                     p["deliver_by"].strftime("%Y-%m-%d"), _iso(p["delivery"]) if p["delivery"] else "",
+                    p["buy_shipping"] if p["ship"] else "",
                 ])  # fmt: skip
         written.append(
             _write_csv(
@@ -582,6 +584,7 @@ class Generator:
                     "tracking-valid",
                     "latest-delivery-date",
                     "delivery-date",
+                    "buy-shipping",
                 ],
                 ship_rows,
             )

@@ -167,6 +167,8 @@ KINDS: tuple[Kind, ...] = (
             Column("tracking-valid", "tracking_valid", "bool", required=False),
             Column("latest-delivery-date", "latest_delivery_ts", "promise", required=False),
             Column("delivery-date", "delivery_ts", "timestamp", required=False),
+            # extension: true when the label was bought through Amazon's Buy Shipping
+            Column("buy-shipping", "buy_shipping", "bool", required=False),
         ),
     ),
     Kind(
@@ -364,7 +366,11 @@ def _read_table(path: Path, text: str, kind: Kind, header: list[str], sep: str) 
     names = [c.strip().strip('"').strip().lstrip("\ufeff") for c in df.columns]
     df.columns = [n if n else f"_empty_{i}" for i, n in enumerate(names)]
     df = df.select([c for c in df.columns if not c.startswith("_empty_")])
-    return df.with_row_index("_line", offset=2).with_columns(pl.col("_line").cast(pl.Int64))
+    df = df.with_row_index("_line", offset=2).with_columns(pl.col("_line").cast(pl.Int64))
+    # Blank lines are not rows (the line numbers above still count them).
+    data_cols = [c for c in df.columns if c != "_line"]
+    blank = pl.all_horizontal(pl.col(c).is_null() | (pl.col(c).str.strip_chars() == "") for c in data_cols)
+    return df.filter(~blank)
 
 
 def _typed(path: Path, kind: Kind, df: pl.DataFrame) -> tuple[pl.DataFrame, pl.DataFrame, int]:

@@ -55,7 +55,7 @@ def test_report_layout_and_content(sample_report):
     for label in ("Good", "Fair", "Poor"):
         assert f">{label}<" in html
     assert html.count("window.vegaEmbed") == 1  # the Vega bundle, once per page
-    assert html.count('vegaEmbed("#chart-') == 3  # ODR trend + one scorecard trend per marketplace
+    assert html.count('vegaEmbed("#chart-') == 4  # ODR trend, a scorecard trend per marketplace, roll-off
     for section in (
         "Customer Service Performance",
         "Shipping Performance",
@@ -126,7 +126,7 @@ def test_charts_draw_offline_in_chromium(sample_report):
         )  # fmt: skip
     dom = r.stdout
     charts = Path(sample_report.html).read_text(encoding="utf-8").count('vegaEmbed("#chart-')
-    assert len(re.findall(r'<(svg|canvas)[^>]*class="marks"', dom)) == charts == 3, r.stderr[-2000:]
+    assert len(re.findall(r'<(svg|canvas)[^>]*class="marks"', dom)) == charts == 4, r.stderr[-2000:]
     assert "Error loading script" not in dom
 
 
@@ -141,3 +141,26 @@ def test_missing_data_is_said_not_zero(tmp_path):
     html = res.html.read_text(encoding="utf-8")
     assert "the data folder has no MFN shipments file, so this metric is not computed" in html
     assert "no buyer messages file" in html
+
+
+@pytest.mark.parametrize("interactive", [True, False])
+def test_defects_notebook_runs(tmp_path, interactive):
+    out = tmp_path / "defects.ipynb"
+    pm.execute_notebook(
+        str(config.NOTEBOOKS_DIR / "defects_by_cause.ipynb"),
+        str(out),
+        parameters={"as_of": "2026-11-15", "interactive": interactive},
+        kernel_name="python3",
+        progress_bar=False,
+        cwd=str(config.PROJ_ROOT),
+    )
+    nb = nbformat.read(out, as_version=4)
+    outputs = [o for c in nb.cells if c.cell_type == "code" for o in c.get("outputs", [])]
+    mimes = {k for o in outputs for k in o.get("data", {})}
+    if interactive:
+        assert "application/vnd.jupyter.widget-view+json" in mimes
+    else:
+        html = "".join(o["data"].get("text/html", "") for o in outputs if "data" in o)
+        assert (
+            "Feedback-removal triage" in html and "Roll-off calendar" in html and 'vegaEmbed("#chart-' in html
+        )

@@ -37,6 +37,10 @@ for mkt in ctx.marketplaces:
     display(HTML(rv.scorecard_html(ctx, mkt)))
     display(rv.metric_trend_chart(ctx, mkt, trend))""")
 )
+cells.append(nbf.v4.new_code_cell("display(HTML(rv.what_caused_it_html(ctx)))"))
+cells.append(nbf.v4.new_code_cell("display(HTML(rv.rolloff_summary_html(ctx)))"))
+cells.append(nbf.v4.new_code_cell("rv.rolloff_chart(ctx)"))
+cells.append(nbf.v4.new_code_cell("display(HTML(rv.removal_candidates_html(ctx)))"))
 cells.append(nbf.v4.new_code_cell("display(HTML(rv.defective_orders_html(ctx)))"))
 cells.append(nbf.v4.new_code_cell("display(HTML(rv.data_quality_html(ctx)))"))
 cells.append(nbf.v4.new_code_cell("display(HTML(rv.footer_html(ctx)))"))
@@ -46,3 +50,41 @@ nb.metadata["language_info"] = {"name": "python"}
 for i, c in enumerate(nb.cells):
     c["id"] = f"cell-{i}"
 nbf.write(nb, "notebooks/metrics_summary.ipynb")
+
+# ---------------------------------------------------------------- defects_by_cause.ipynb
+nb = nbf.v4.new_notebook()
+cells = []
+intro = nbf.v4.new_markdown_cell(
+    "# Defects by cause\n\nWhich orders, SKUs, carriers and causes drive the Order Defect Rate; which negative "
+    "feedback can be removed; and when each defect leaves the window. Change the controls to filter every view. "
+    "Under papermill (`interactive = False`) the same views are drawn once, statically."
+)
+cells.append(intro)
+p = nbf.v4.new_code_cell(
+    "# Parameters\ndata_dir = None  # folder of exports; None means the sample account\n"
+    'as_of = None  # "YYYY-MM-DD"; None means the newest order day\ninteractive = True  # False for static reports'
+)
+p.metadata["tags"] = ["parameters"]
+cells.append(p)
+cells.append(
+    nbf.v4.new_code_cell("""import datetime as dt
+
+import polars as pl
+from IPython.display import display
+
+from analysis import charts, config, sources
+from analysis.explorer import Explorer
+
+if not interactive:
+    charts.use_offline_renderer()
+data = sources.load(data_dir or config.SAMPLE_DIR)
+day = dt.date.fromisoformat(as_of) if as_of else data.frame("orders").select(pl.col("purchase_ts").max()).collect().item().date()
+explorer = Explorer(data, day, interactive=interactive)""")
+)
+cells.append(nbf.v4.new_code_cell("display(explorer.widget()) if interactive else explorer.show_static()"))
+nb.cells = cells
+nb.metadata["kernelspec"] = {"name": "python3", "display_name": "Python 3", "language": "python"}
+nb.metadata["language_info"] = {"name": "python"}
+for i, c in enumerate(nb.cells):
+    c["id"] = f"cell-{i}"
+nbf.write(nb, "notebooks/defects_by_cause.ipynb")

@@ -1,0 +1,164 @@
+"""Feedback-removal triage: for every negative feedback, can it go, by which of Amazon's rules,
+which words decided it, and until when can the seller ask (90 days after the feedback)."""
+
+from __future__ import annotations
+
+import datetime as dt
+import re
+
+import polars as pl
+
+from analysis import causes, health
+from analysis.sources import Dataset
+
+REQUEST_DAYS = 90
+OBSCENE = (
+    "fuck", "fucking", "shit", "shitty", "crap", "bullshit", "asshole", "bastard", "bitch", "damn", "scam artist",
+    "scheisse", "scheiss", "arschloch", "mist", "verdammt", "merde", "putain", "connard", "salaud", "bordel",
+)  # fmt: skip
+_OBSCENE = re.compile(r"(?<!\w)(" + "|".join(re.escape(w) for w in OBSCENE) + r")(?!\w)")
+_EMAIL = re.compile(r"[\w.+-]+@[\w-]+(\.[\w-]+)+")
+_PHONE = re.compile(r"(?<!\w)\+?\d[\d\s().-]{7,}\d(?!\w)")
+REMOVABLE, STRIKE, STRIKE_IF_BUY_SHIPPING, NOT_REMOVABLE = (
+    "removable",
+    "struck through",
+    "struck through if the label came from Buy Shipping",
+    "not removable",
+)
+
+
+def verdict(
+    comment: str | None, channel: str, shipped_on_time: bool | None, buy_shipping: bool | None
+) -> tuple[str, str, str]:
+    """(verdict, rule, trigger words) for one negative feedback, by Amazon's removal rules."""
+    text = comment or ""
+    folded = causes.fold(text)
+    words = sorted(set(_OBSCENE.findall(folded)))
+    if words:
+        return REMOVABLE, "obscene or profane language", ", ".join(words)
+    personal = [m.group(0) for m in _EMAIL.finditer(text)] + [m.group(0) for m in _PHONE.finditer(text)]
+    if personal:
+        return REMOVABLE, "seller-specific personal information (e-mail or phone number)", ", ".join(personal)
+    c = causes.classify(text)
+    found = set(c.all_causes)
+    trigger = ", ".join(causes.classify_words(text))
+    if found and found <= {"not_as_described", "product_quality"}:
+        return REMOVABLE, "the whole comment is a product review", trigger
+    if found and found <= causes.DELIVERY_CAUSES and channel == "AFN":
+        return STRIKE, "FBA order and the comment is only about delivery (Amazon's responsibility)", trigger
+    if found and found <= {"late", "not_received"} and channel == "MFN":
+        if shipped_on_time and buy_shipping:
+            return (
+                STRIKE,
+                "shipped on time with Buy Shipping; the comment is only about a late or missing delivery",
+                trigger,
+            )
+        if shipped_on_time and buy_shipping is None:
+            return (
+                STRIKE_IF_BUY_SHIPPING,
+                "shipped on time; the comment is only about a late or missing delivery",
+                trigger,
+            )
+        if shipped_on_time is False:
+            return NOT_REMOVABLE, "the order was shipped late, so a late-delivery comment stands", trigger
+    if found & {"not_as_described", "product_quality"} and found - {"not_as_described", "product_quality"}:
+        return (
+            NOT_REMOVABLE,
+            "mixes the product with service or delivery: only the buyer can remove it",
+            trigger,
+        )
+    return NOT_REMOVABLE, "only the buyer can remove it (you may ask, without pressure or incentive)", trigger
+
+
+def triage(data: Dataset, as_of: dt.date) -> pl.DataFrame:
+    """Every negative feedback (1-2 stars, not already removed) known on `as_of`, with its verdict."""
+    end = dt.datetime.combine(as_of + dt.timedelta(days=1), dt.time(), tzinfo=dt.UTC)
+    fb = (
+        data.frame("feedback")
+        .filter((pl.col("rating") <= 2) & ~pl.col("removed") & (pl.col("feedback_ts") < end))
+        .select(
+            "order_id",
+            "marketplace_id",
+            pl.col("feedback_ts").dt.date().alias("feedback_date"),
+            "rating",
+            "comments",
+        )
+        .collect()
+    )
+    chan = (
+        data.frame("orders")
+        .group_by("order_id")
+        .agg(
+            pl.when((pl.col("channel") == "MFN").any())
+            .then(pl.lit("MFN"))
+            .otherwise(pl.lit("AFN"))
+            .alias("channel")
+        )
+        .collect()
+    )
+    ship = (
+        data.frame("shipments")
+        .group_by("order_id")
+        .agg(
+            (pl.col("ship_ts") <= pl.col("latest_ship_ts")).all().alias("shipped_on_time"),
+            pl.col("buy_shipping").all().alias("buy_shipping"),
+            pl.col("buy_shipping").is_null().any().alias("buy_unknown"),
+        )
+        .collect()
+    )
+    t = fb.join(chan, on="order_id", how="left").join(ship, on="order_id", how="left")
+    rows = []
+    for r in t.iter_rows(named=True):
+        bs = None if r["buy_unknown"] in (None, True) else r["buy_shipping"]
+        v, rule, words = verdict(r["comments"], r["channel"] or "AFN", r["shipped_on_time"], bs)
+        rows.append((v, rule, words))
+    deadline = pl.col("feedback_date") + pl.duration(days=REQUEST_DAYS)
+    return (
+        t.with_columns(
+            pl.Series("verdict", [x[0] for x in rows], dtype=pl.String),
+            pl.Series("rule", [x[1] for x in rows], dtype=pl.String),
+            pl.Series("trigger_words", [x[2] for x in rows], dtype=pl.String),
+        )
+        .with_columns(deadline.alias("request_by"))
+        .with_columns(
+            (pl.col("request_by") - pl.lit(as_of)).dt.total_days().alias("days_left"),
+        )
+        .with_columns((pl.col("days_left") < 0).alias("expired"))
+        .drop("buy_unknown")
+        .sort("request_by", "order_id")
+    )
+
+
+def what_if(data: Dataset, as_of: dt.date) -> pl.DataFrame:
+    """ODR now and if every removable or struck-through feedback (still in time) were removed."""
+    t = triage(data, as_of)
+    gone = t.filter(pl.col("verdict").is_in([REMOVABLE, STRIKE]) & ~pl.col("expired"))["order_id"].to_list()
+    fb = data.frame("feedback").with_columns(
+        (pl.col("removed") | ((pl.col("rating") <= 2) & pl.col("order_id").is_in(gone))).alias("removed")
+    )
+    after = Dataset(
+        data.data_dir,
+        data.files,
+        {**data.frames, "feedback": fb},
+        data.snapshots,
+        data.quarantine,
+        data.notes,
+    )
+    rows = []
+    for label, ds in (("now", data), ("if removed", after)):
+        doc = health.account_health(ds, as_of).document
+        for pm in doc["performanceMetrics"]:
+            for ch in ("afn", "mfn"):
+                o = pm["orderDefectRate"][ch]
+                rows.append(
+                    {
+                        "marketplace_id": pm["marketplaceId"],
+                        "channel": ch.upper(),
+                        "scenario": label,
+                        "orders": o["orderCount"],
+                        "defects": o["orderWithDefects"]["count"],
+                        "rate": o["rate"],
+                        "status": o["volumeAdjustedStatus"],
+                    }
+                )
+    return pl.DataFrame(rows).sort("marketplace_id", "channel", "scenario")
