@@ -57,6 +57,15 @@ def _parser() -> argparse.ArgumentParser:
     df.add_argument("--format", choices=("csv", "json"), default="csv")
     df.add_argument("--out", type=Path)
 
+    sp = sub.add_parser("spikes", help="spike alarms per day and detector")
+    data_args(sp)
+    sp.add_argument("--as-of", type=_date, required=True)
+    sp.add_argument(
+        "--from", dest="first", type=_date, help="first day to report alarms for (default: 28 days back)"
+    )
+    sp.add_argument("--basis", choices=("arrival", "order"), default="arrival")
+    sp.add_argument("--format", choices=("text", "json"), default="text")
+
     c = sub.add_parser("check", help="list rows set aside; exit 1 when any")
     data_args(c)
 
@@ -113,6 +122,29 @@ def _run(args: argparse.Namespace) -> int:
             _emit(table.write_csv(), args.out)
         else:
             _emit(json.dumps(table.to_dicts(), default=str, indent=1, ensure_ascii=False), args.out)
+        return 0
+    if args.command == "spikes":
+        from analysis import sources, spikes
+
+        data = sources.load(args.data, marketplace=args.marketplace)
+        _warn_skipped(data)
+        alarms = spikes.detect(data, args.as_of, first=args.first, basis=args.basis)
+        if args.format == "json":
+            print(
+                json.dumps({"asOf": args.as_of.isoformat(), "basis": args.basis, "alarms": alarms}, indent=1)
+            )
+        elif not alarms:
+            print("No spike: no detector fired.")
+        else:
+            for a in alarms:
+                drivers = "; ".join(
+                    f"{k}: " + ", ".join(f"{x['value']} ({x['defects']})" for x in v)
+                    for k, v in a["drivers"].items()
+                )
+                print(
+                    f"{a['date']} {a['marketplaceId']} {a['channel']} {a['detector']}: {a['observed']} defects, "
+                    f"{a['expected']:.2f} expected, p = {a['pValue']:.2g}; {drivers}"
+                )
         return 0
     if args.command == "check":
         from analysis import sources

@@ -43,6 +43,7 @@ class Explorer:
         self.output = w.Output()
         self.current: dict[str, object] = {}
         self._drawn = False
+        self._shown = False  # draw into the output area only once the widget is on screen
         for c in self.controls.values():
             c.observe(self.update, names="value")
         self.update()
@@ -192,7 +193,7 @@ class Explorer:
         from IPython.display import HTML, display
 
         self.current = self.views()
-        if not self.interactive:
+        if not self.interactive or not self._shown:
             return
         if self._drawn:  # only after a control changed: clearing during a papermill run can stall nbclient
             self.output.clear_output()
@@ -204,6 +205,8 @@ class Explorer:
     def widget(self):
         import ipywidgets as w
 
+        self._shown = True
+        self.update()
         return w.VBox(
             [w.HBox(list(self.controls.values())[:3]), w.HBox(list(self.controls.values())[3:]), self.output]
         )

@@ -264,6 +264,25 @@ def _counts_text(md: m.MetricDef, obj: dict) -> str:
     return f"{num} {good} of {den} {noun}{parts}"
 
 
+def metric_sentence(md: m.MetricDef, obj: dict) -> str:
+    """Volume-aware status in a sentence: misses (defects, or failures for 'greater than'
+    metrics) out of the units behind the rate, and whether that many can be chance."""
+    from analysis import spikes
+
+    num = obj[md.numerator_part.key]
+    num = num["count"] if isinstance(num, dict) else num
+    den = obj[md.denominator_key]
+    misses = den - num if md.condition == "GREATER_THAN" else num
+    noun = NOUNS.get(md.denominator_key, "orders")
+    text = spikes.explain(misses, den, md.target, obj.get("pValue"), obj["volumeAdjustedStatus"])
+    text = text.replace(" orders", f" {noun}")
+    return (
+        text.replace("defects in", "misses in").replace("defect in", "miss in")
+        if md.higher_is_better
+        else text
+    )
+
+
 def scorecard_html(ctx: ReportContext, marketplace_id: str) -> str:
     """The whole Account Health page of one marketplace, in the layout sellers know."""
     pm = next(p for p in ctx.result.document["performanceMetrics"] if p["marketplaceId"] == marketplace_id)
@@ -292,12 +311,13 @@ def scorecard_html(ctx: ReportContext, marketplace_id: str) -> str:
             body.append(
                 f"<tr><td>{esc(label)}</td><td>{badge(obj['volumeAdjustedStatus'])}</td><td><b>{rate}</b></td>"
                 f"<td>{esc(_counts_text(md, obj))}</td><td>{interval}</td><td>{badge(obj['status'])}</td>"
-                f"<td>{window}</td><td>{target}</td></tr>"
+                f"<td>{window}</td><td>{target}</td><td>{esc(metric_sentence(md, obj))}</td></tr>"
             )
         out.append(
             f"<h3>{esc(section)}</h3>"
             '<div class="scroll"><table class="ah"><thead><tr><th>Metric</th><th>Status</th><th>Rate</th>'
-            "<th>Counts</th><th>95 % interval</th><th>Amazon's view</th><th>Window</th><th>Target</th></tr></thead>"
+            "<th>Counts</th><th>95 % interval</th><th>Amazon's view</th><th>Window</th><th>Target</th>"
+            "<th>What it means</th></tr></thead>"
             f"<tbody>{''.join(body)}</tbody></table></div>"
         )
     ahr = pm["accountHealthRating"]
@@ -638,4 +658,22 @@ def rolloff_summary_html(ctx: ReportContext) -> str:
             "under_target_from_low_volume": "Under target from (half the volume)",
         },
         10,
+    )
+
+
+def spikes_html(ctx: ReportContext) -> str:
+    """Alarms of the report's week (defects by arrival day) with their drivers, or 'no spike'."""
+    from analysis import spike_views, spikes
+
+    week_start = ctx.as_of - dt.timedelta(days=6)
+    alarms = [
+        a
+        for a in spikes.detect(ctx.result.data, ctx.as_of, first=week_start)
+        if a["marketplaceId"] in ctx.marketplaces
+    ]
+    return (
+        "<h2>Spikes</h2>"
+        f'<p class="muted">Defects that arrived {esc(week_start)} to {esc(ctx.as_of)}, judged against the '
+        "account's own history at its volume (exact binomial p-chart, binomial CUSUM, EWMA, Laney p').</p>"
+        + spike_views.alarms_html(alarms)
     )

@@ -124,6 +124,7 @@ def render(
             progress_bar=progress,
             cwd=str(config.PROJ_ROOT),
             start_timeout=120,
+            execution_timeout=900,
         )
     except PapermillExecutionError as exc:
         failed = out / f"{REPORT_NAME}.failed.ipynb"

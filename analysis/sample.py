@@ -352,7 +352,7 @@ class Generator:
             any(c[0] == BAD_SKU for c, _ in o.items)
             and self.sku_spike[0] <= o.purchase.date() <= self.sku_spike[1]
         )
-        if bad_batch and self.r.random() < 0.25:
+        if bad_batch and self.r.random() < 0.5:
             causes.append(self.r.choice(("damaged", "not_as_described", "not_as_described")))
         for p in o.packages:
             if p["cause"] == "not_received" and self.r.random() < (0.7 if p["in_spike"] else 0.5):

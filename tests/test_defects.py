@@ -184,6 +184,7 @@ def test_explorer_widget_change_updates_the_drilldown(sample_data):
     from analysis.explorer import Explorer
 
     ex = Explorer(sample_data, dt.date(2026, 11, 15))
+    ex.widget()
     before = ex.current["drilldown"]
     assert before.count("<tr>") > 20
     ex.controls["cause"].value = "not_received"  # the widget's observer runs the callback

@@ -144,14 +144,19 @@ def test_missing_data_is_said_not_zero(tmp_path):
 
 
 @pytest.mark.parametrize("interactive", [True, False])
-def test_defects_notebook_runs(tmp_path, interactive):
-    out = tmp_path / "defects.ipynb"
+@pytest.mark.parametrize(
+    ("name", "marker"),
+    [("defects_by_cause", "Feedback-removal triage"), ("spike_detection", "Defects behind the alarm")],
+)
+def test_explorer_notebooks_run(tmp_path, interactive, name, marker):
+    out = tmp_path / "nb.ipynb"
     pm.execute_notebook(
-        str(config.NOTEBOOKS_DIR / "defects_by_cause.ipynb"),
+        str(config.NOTEBOOKS_DIR / f"{name}.ipynb"),
         str(out),
         parameters={"as_of": "2026-11-15", "interactive": interactive},
         kernel_name="python3",
         progress_bar=False,
+        execution_timeout=120,
         cwd=str(config.PROJ_ROOT),
     )
     nb = nbformat.read(out, as_version=4)
@@ -161,6 +166,4 @@ def test_defects_notebook_runs(tmp_path, interactive):
         assert "application/vnd.jupyter.widget-view+json" in mimes
     else:
         html = "".join(o["data"].get("text/html", "") for o in outputs if "data" in o)
-        assert (
-            "Feedback-removal triage" in html and "Roll-off calendar" in html and 'vegaEmbed("#chart-' in html
-        )
+        assert marker in html and 'vegaEmbed("#chart-' in html

@@ -37,6 +37,7 @@ for mkt in ctx.marketplaces:
     display(HTML(rv.scorecard_html(ctx, mkt)))
     display(rv.metric_trend_chart(ctx, mkt, trend))""")
 )
+cells.append(nbf.v4.new_code_cell("display(HTML(rv.spikes_html(ctx)))"))
 cells.append(nbf.v4.new_code_cell("display(HTML(rv.what_caused_it_html(ctx)))"))
 cells.append(nbf.v4.new_code_cell("display(HTML(rv.rolloff_summary_html(ctx)))"))
 cells.append(nbf.v4.new_code_cell("rv.rolloff_chart(ctx)"))
@@ -88,3 +89,45 @@ nb.metadata["language_info"] = {"name": "python"}
 for i, c in enumerate(nb.cells):
     c["id"] = f"cell-{i}"
 nbf.write(nb, "notebooks/defects_by_cause.ipynb")
+
+# ---------------------------------------------------------------- spike_detection.ipynb
+nb = nbf.v4.new_notebook()
+cells = []
+cells.append(
+    nbf.v4.new_markdown_cell(
+        "# Spike detection\n\nControl charts of the defects arriving each day against the account's own baseline at "
+        "its volume, with the alarms of the p-chart, CUSUM, EWMA and Laney detectors; pick a detector and its "
+        "sensitivity, and an alarm to see the defects behind it. Defaults and their measured performance: "
+        "`benchmarks/spike_eval.py` and the README."
+    )
+)
+p = nbf.v4.new_code_cell(
+    "# Parameters\ndata_dir = None  # folder of exports; None means the sample account\n"
+    'as_of = None  # "YYYY-MM-DD"; None means the newest order day\ninteractive = True  # False for static reports'
+)
+p.metadata["tags"] = ["parameters"]
+cells.append(p)
+cells.append(
+    nbf.v4.new_code_cell("""import datetime as dt
+
+import polars as pl
+from IPython.display import display
+
+from analysis import charts, config, sources
+from analysis.spike_views import SpikeExplorer
+
+if not interactive:
+    charts.use_offline_renderer()
+data = sources.load(data_dir or config.SAMPLE_DIR)
+day = dt.date.fromisoformat(as_of) if as_of else data.frame("orders").select(pl.col("purchase_ts").max()).collect().item().date()
+spike_explorer = SpikeExplorer(data, day, interactive=interactive)""")
+)
+cells.append(
+    nbf.v4.new_code_cell("display(spike_explorer.widget()) if interactive else spike_explorer.show_static()")
+)
+nb.cells = cells
+nb.metadata["kernelspec"] = {"name": "python3", "display_name": "Python 3", "language": "python"}
+nb.metadata["language_info"] = {"name": "python"}
+for i, c in enumerate(nb.cells):
+    c["id"] = f"cell-{i}"
+nbf.write(nb, "notebooks/spike_detection.ipynb")

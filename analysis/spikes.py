@@ -1,0 +1,307 @@
+"""Spike detection for a proportion under varying daily volume (spike-statistics.md).
+
+Series: per marketplace and channel, defects by the day they *arrived* (what is known in real
+time, with the account's own order volume as exposure) and by *order day* (order-correlated like
+the ODR, incomplete for recent days: `nowcast` divides by the share of defects that have arrived
+at that age, estimated from the account's own delays).
+
+Detectors, each on the arrival series against a baseline from the account's own history:
+exact-binomial p-chart, binomial CUSUM, EWMA with exact variance, and Laney's p' chart. The
+defaults were chosen with benchmarks/spike_eval.py (README: "Spike detection").
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import math
+from dataclasses import dataclass
+
+import numpy as np
+import polars as pl
+from scipy.stats import binom
+
+from analysis import defects as dfx
+from analysis.sources import Dataset
+
+BASELINE_DAYS = 91
+EXPOSURE_DAYS = 28
+LANEY_MIN_EXPECTED = 5.0
+
+
+@dataclass(frozen=True)
+class Settings:
+    """Detector settings; defaults chosen by benchmarks/spike_eval.py for <= 1 false alarm per
+    account-year."""
+
+    pchart_alpha: float = 0.003
+    cusum_ratio: float = 3.0  # p1 = ratio * p0
+    cusum_h: float = 4.0
+    ewma_lambda: float = 0.2
+    ewma_l: float = 4.2
+    laney_k: float = 2.5
+    naive_days: int = 7
+    naive_target: float = 0.01
+
+
+DETECTORS = ("p-chart", "cusum", "ewma", "laney")
+
+
+# ----------------------------------------------------------------------------- detectors
+
+
+def pchart(d: np.ndarray, n: np.ndarray, p0, alpha: float) -> tuple[np.ndarray, np.ndarray]:
+    """Exact binomial upper-tail p-value P(X >= d_t | n_t, p0) per day; alarm when < alpha."""
+    p = np.where(d > 0, binom.sf(d - 1, np.maximum(np.rint(n), 1), p0), 1.0)
+    return p, p < alpha
+
+
+def cusum(d: np.ndarray, n: np.ndarray, p0, ratio: float, h: float) -> tuple[np.ndarray, np.ndarray]:
+    """Binomial CUSUM S_t = max(0, S_{t-1} + d ln(p1/p0) + (n-d) ln((1-p1)/(1-p0))), p1 = ratio p0;
+    restarts at 0 after an alarm. `p0` may vary by day (expected share already arrived)."""
+    p0 = np.broadcast_to(np.asarray(p0, dtype=float), d.shape)
+    p1 = np.minimum(ratio * p0, 0.999)
+    a, b = np.log(p1 / p0), np.log((1 - p1) / (1 - p0))
+    s = np.zeros(len(d))
+    alarm = np.zeros(len(d), dtype=bool)
+    prev = 0.0
+    for t in range(len(d)):
+        cur = max(0.0, prev + d[t] * a[t] + (n[t] - d[t]) * b[t])
+        s[t] = cur
+        if cur >= h:
+            alarm[t] = True
+            cur = 0.0
+        prev = cur
+    return s, alarm
+
+
+def ewma(d: np.ndarray, n: np.ndarray, p0, lam: float, L: float) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """EWMA Z_t = lam p_t + (1 - lam) Z_{t-1}, Z_0 = p0, with the exact variance under H0 for
+    varying n: Var(Z_t) = p0 (1 - p0) sum_i lam^2 (1 - lam)^(2 (t - i)) / n_i; alarm when
+    Z_t > p0 + L sqrt(Var). With a daily p0 it smooths the deviations p_t - p0_t the same way.
+    Returns Z, upper limit, alarm."""
+    p0 = np.broadcast_to(np.asarray(p0, dtype=float), d.shape)
+    z = np.zeros(len(d))
+    ucl = np.zeros(len(d))
+    dev, var_sum = 0.0, 0.0
+    for t in range(len(d)):
+        rate = d[t] / n[t] if n[t] > 0 else p0[t]
+        dev = lam * (rate - p0[t]) + (1 - lam) * dev
+        var_sum = var_sum * (1 - lam) ** 2 + (lam**2 * p0[t] * (1 - p0[t]) / n[t] if n[t] > 0 else 0.0)
+        z[t] = p0[t] + dev
+        ucl[t] = p0[t] + L * math.sqrt(var_sum)
+    return z, ucl, z > ucl
+
+
+def laney(
+    d: np.ndarray, n: np.ndarray, p0, k: float, sigma_z: float | None = None
+) -> tuple[np.ndarray, np.ndarray, float]:
+    """Laney p' chart: z_t = (p_t - p0) / sqrt(p0 (1 - p0) / n_t), scaled by sigma_z =
+    mean moving range of z / 1.128 (never below 1, so it only widens limits under overdispersion)."""
+    nn = np.maximum(n, 1)
+    z = (d / nn - p0) / np.sqrt(p0 * (1 - p0) / nn)
+    if sigma_z is None:
+        mr = np.abs(np.diff(z))
+        sigma_z = max(1.0, float(np.mean(mr)) / 1.128) if len(mr) else 1.0
+    zp = z / sigma_z
+    high_volume = nn * np.asarray(p0) >= LANEY_MIN_EXPECTED  # the normal approximation needs counts
+    return zp, (zp > k) & high_volume, sigma_z
+
+
+def naive(d: np.ndarray, n: np.ndarray, days: int, target: float) -> np.ndarray:
+    """The rule sellers use: short-term rate above target."""
+    dd = np.convolve(d, np.ones(days), "full")[: len(d)]
+    nn = np.convolve(n, np.ones(days), "full")[: len(n)]
+    return np.where(nn > 0, dd / np.maximum(nn, 1e-9), 0) > target
+
+
+# ----------------------------------------------------------------------------- series
+
+
+def daily_series(data: Dataset, as_of: dt.date) -> pl.DataFrame:
+    """Per marketplace, channel and day: orders, ODR defects by arrival day, ODR defects by order
+    day (known on `as_of`), exposure (mean daily orders of the 28 days before)."""
+    t = dfx.defect_table(data, as_of)
+    odr = t.filter(pl.col("why_not_counted").is_null() | pl.col("why_not_counted").str.contains("window"))
+    odr = odr.filter(pl.col("defect_kind") != "return").with_columns(
+        pl.when(pl.col("channel").str.contains("MFN"))
+        .then(pl.lit("MFN"))
+        .otherwise(pl.lit("AFN"))
+        .alias("ch")
+    )
+    first_arrival = odr.group_by("order_id", "marketplace_id", "ch").agg(
+        pl.col("defect_date").min(), pl.col("purchase_day").first()
+    )
+    facts = dfx.order_facts(data).filter(pl.col("order_status") != "cancelled")
+    orders = (
+        facts.with_columns(
+            pl.when(pl.col("channel").str.contains("MFN"))
+            .then(pl.lit("MFN"))
+            .otherwise(pl.lit("AFN"))
+            .alias("ch")
+        )
+        .group_by("marketplace_id", "ch", pl.col("purchase_day").alias("day"))
+        .len("orders")
+    )
+    arrivals = first_arrival.group_by("marketplace_id", "ch", pl.col("defect_date").alias("day")).len(
+        "arrived"
+    )
+    by_order = first_arrival.group_by("marketplace_id", "ch", pl.col("purchase_day").alias("day")).len(
+        "by_order_day"
+    )
+    start = facts["purchase_day"].min()
+    days = pl.DataFrame({"day": pl.date_range(start, as_of, "1d", eager=True)})
+    keys = orders.select("marketplace_id", "ch").unique()
+    grid = keys.join(days, how="cross")
+    s = (
+        grid.join(orders, on=["marketplace_id", "ch", "day"], how="left")
+        .join(arrivals, on=["marketplace_id", "ch", "day"], how="left")
+        .join(by_order, on=["marketplace_id", "ch", "day"], how="left")
+        .with_columns(pl.col("orders", "arrived", "by_order_day").fill_null(0))
+        .sort("marketplace_id", "ch", "day")
+    )
+    s = s.with_columns(
+        pl.col("orders")
+        .shift(1)
+        .rolling_mean(EXPOSURE_DAYS, min_samples=7)
+        .over("marketplace_id", "ch")
+        .fill_null(pl.col("orders").cast(pl.Float64))
+        .alias("exposure")
+    )
+    return s.rename({"ch": "channel"})
+
+
+def delay_distribution(data: Dataset, as_of: dt.date, max_days: int = 120) -> np.ndarray:
+    """Empirical CDF F[a] of days from order to first ODR defect, from orders old enough to be
+    complete (purchased more than `max_days` before `as_of`), else all."""
+    t = dfx.defect_table(data, as_of).filter(pl.col("defect_kind") != "return")
+    first = t.group_by("order_id").agg(pl.col("defect_date").min(), pl.col("purchase_day").first())
+    old = first.filter(pl.col("purchase_day") <= as_of - dt.timedelta(days=max_days))
+    use = old if old.height >= 20 else first
+    delays = (use["defect_date"] - use["purchase_day"]).dt.total_days().drop_nulls().to_numpy()
+    delays = np.clip(delays, 0, max_days)
+    if len(delays) == 0:
+        return np.ones(max_days + 1)
+    counts = np.bincount(delays.astype(int), minlength=max_days + 1)
+    return np.cumsum(counts) / counts.sum()
+
+
+def nowcast(series: pl.DataFrame, cdf: np.ndarray, as_of: dt.date) -> pl.DataFrame:
+    """Order-day defects divided by the share expected to have arrived at their age (F >= 5 %)."""
+    age = (pl.lit(as_of) - pl.col("day")).dt.total_days().clip(0, len(cdf) - 1)
+    share = age.map_elements(lambda a: float(cdf[int(a)]), return_dtype=pl.Float64)
+    return series.with_columns(share.alias("arrived_share")).with_columns(
+        pl.when(pl.col("arrived_share") >= 0.05)
+        .then(pl.col("by_order_day") / pl.col("arrived_share"))
+        .otherwise(None)
+        .alias("by_order_day_nowcast")
+    )
+
+
+# ----------------------------------------------------------------------------- alarms
+
+
+def baseline_rate(d: np.ndarray, n: np.ndarray) -> float:
+    """The account's own rate over the baseline days (with a floor of 1 in 10,000 and a prior of
+    half a defect, so a spotless history does not make every defect an alarm)."""
+    return min(max((d.sum() + 0.5) / (n.sum() + 1.0), 1e-4), 0.5)
+
+
+def detect(
+    data: Dataset,
+    as_of: dt.date,
+    settings: Settings = Settings(),
+    *,
+    first: dt.date | None = None,
+    basis: str = "arrival",
+    series: pl.DataFrame | None = None,
+) -> list[dict]:
+    """Alarms per day and detector for each marketplace and channel, days `first` to `as_of`.
+
+    `basis="arrival"`: defects by the day they arrived, exposure the recent daily volume: what a
+    seller sees in real time. `basis="order"`: defects by order day against orders of that day,
+    the expectation scaled by the share of defects that has arrived at that age (the nowcast),
+    so an order-day spike is dated where it began; days with less than 20 % arrived are skipped.
+    """
+    s = series if series is not None else daily_series(data, as_of)
+    first = first or as_of - dt.timedelta(days=27)
+    table = dfx.defect_table(data, as_of).filter(pl.col("defect_kind") != "return")
+    cdf = delay_distribution(data, as_of) if basis == "order" else None
+    alarms: list[dict] = []
+    for (mkt, ch), g in s.group_by("marketplace_id", "channel", maintain_order=True):
+        g = g.sort("day")
+        days = g["day"].to_list()
+        if basis == "order":
+            d = g["by_order_day"].to_numpy().astype(float)
+            n = g["orders"].to_numpy().astype(float)
+            share = np.array([cdf[min((as_of - day).days, len(cdf) - 1)] for day in days])
+        else:
+            d = g["arrived"].to_numpy().astype(float)
+            n = np.maximum(g["exposure"].to_numpy(), 1.0)
+            share = np.ones(len(days))
+        usable = (n > 0) & (share >= 0.2)
+        base = np.array([day < first for day in days]) & usable
+        if base.sum() < 14:
+            base = usable
+        bd, bn = d[base][-BASELINE_DAYS:], (n * share)[base][-BASELINE_DAYS:]
+        p0 = baseline_rate(bd, bn)
+        p0_t = np.clip(p0 * share, 1e-6, 0.5)
+        nn = np.maximum(n, 1.0)
+        sz = laney(bd, np.maximum(bn, 1.0), p0, settings.laney_k)[2]
+        pvals = pchart(d, nn, p0_t, 1.0)[0]
+        results = {
+            "p-chart": (pvals, pvals < settings.pchart_alpha),
+            "cusum": cusum(d, nn, p0_t, settings.cusum_ratio, settings.cusum_h),
+            "ewma": (lambda r: (r[0], r[2]))(ewma(d, nn, p0_t, settings.ewma_lambda, settings.ewma_l)),
+            "laney": laney(d, nn, p0_t, settings.laney_k, sz)[:2],
+        }
+        for det, (stat, alarm) in results.items():
+            for i, day in enumerate(days):
+                if day < first or not alarm[i] or not usable[i]:
+                    continue
+                alarms.append(
+                    {
+                        "date": day.isoformat(),
+                        "marketplaceId": mkt,
+                        "channel": ch,
+                        "detector": det,
+                        "basis": basis,
+                        "observed": int(d[i]),
+                        "expected": float(nn[i] * p0_t[i]),
+                        "pValue": float(pvals[i]),
+                        "statistic": float(stat[i]),
+                        "baselineRate": p0,
+                        "orders": float(n[i]),
+                        "drivers": _drivers(table, mkt, ch, day, basis),
+                    }
+                )
+    return sorted(alarms, key=lambda a: (a["date"], a["marketplaceId"], a["channel"], a["detector"]))
+
+
+def _drivers(table: pl.DataFrame, mkt: str, ch: str, day: dt.date, basis: str = "arrival") -> dict:
+    """Causes, SKUs and carriers of the defects behind an alarm: those that arrived in the 7 days
+    up to it, or (order basis) of the orders placed in those 7 days."""
+    col = "defect_date" if basis == "arrival" else "purchase_day"
+    w = table.filter(
+        (pl.col("marketplace_id") == mkt)
+        & pl.col("channel").str.contains(ch)
+        & pl.col(col).is_between(day - dt.timedelta(days=6), day)
+    )
+
+    def top(col: str) -> list[dict]:
+        c = w.group_by(col).len().sort(["len", col], descending=[True, False]).head(3)
+        return [{"value": str(r[0]), "defects": int(r[1])} for r in c.iter_rows()]
+
+    return {"causes": top("cause"), "skus": top("sku"), "carriers": top("carrier")}
+
+
+def explain(observed: int, orders: int, target: float, p_value: float | None, status: str) -> str:
+    """The sentence a seller understands, for a rate's volume-aware status."""
+    noun = "defect" if observed == 1 else "defects"
+    head = f"{observed} {noun} in {orders} orders"
+    if orders == 0:
+        return "No orders in the window."
+    if status == "GOOD":
+        return f"{head}: under target."
+    if status == "AT_RISK":
+        return f"{head}: above target, but at this volume not a sign of a problem; p = {p_value:.2f}."
+    return f"{head}: above target, and too many to be chance at this volume; p = {p_value:.3g}."

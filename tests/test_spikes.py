@@ -1,0 +1,150 @@
+"""Spike detectors on hand-computed series, a calm low-volume account, and the sample's spikes."""
+
+import datetime as dt
+import json
+import math
+import subprocess
+import sys
+from math import comb
+
+import numpy as np
+import pytest
+
+from analysis import sample, spikes
+
+
+def sf(k, n, p):
+    return sum(comb(n, i) * p**i * (1 - p) ** (n - i) for i in range(k, n + 1))
+
+
+def test_pchart_exact_binomial():
+    d, n = np.array([0, 1, 3]), np.array([100, 100, 100])
+    p, alarm = spikes.pchart(d, n, 0.01, 0.01)
+    assert p == pytest.approx([1.0, sf(1, 100, 0.01), sf(3, 100, 0.01)])
+    assert p[1] == pytest.approx(0.634, abs=1e-3) and p[2] == pytest.approx(0.0794, abs=1e-3)
+    assert alarm.tolist() == [False, False, False]
+    assert spikes.pchart(np.array([5]), np.array([100]), 0.01, 0.01)[1].tolist() == [True]  # p = 0.0034
+
+
+def test_cusum_by_hand():
+    a, b = math.log(3), math.log(0.97 / 0.99)
+    d = np.array([0, 3, 4, 2, 3, 0])
+    n = np.full(6, 100)
+    s, alarm = spikes.cusum(d, n, 0.01, 3.0, 4.0)
+    s1 = 0.0
+    s2 = 3 * a + 97 * b
+    s3 = s2 + 4 * a + 96 * b
+    s4 = s3 + 2 * a + 98 * b
+    s5 = s4 + 3 * a + 97 * b
+    assert s[:5] == pytest.approx([s1, s2, s3, s4, s5])
+    assert s2 == pytest.approx(1.3162, abs=1e-4) and s4 == pytest.approx(3.9485, abs=1e-4)
+    assert alarm.tolist() == [False, False, False, False, True, False]  # restarts after the alarm
+    assert s[5] == pytest.approx(max(0.0, 100 * b))
+
+
+def test_ewma_exact_variance_by_hand():
+    z, ucl, alarm = spikes.ewma(np.array([2, 0]), np.array([100, 50]), 0.01, 0.2, 3.0)
+    assert z == pytest.approx([0.012, 0.0096])
+    var1 = 0.01 * 0.99 * 0.04 / 100
+    var2 = 0.01 * 0.99 * (0.04 / 50 + 0.04 * 0.64 / 100)
+    assert ucl == pytest.approx([0.01 + 3 * math.sqrt(var1), 0.01 + 3 * math.sqrt(var2)])
+    assert alarm.tolist() == [False, False]
+    assert spikes.ewma(np.array([10]), np.array([100]), 0.01, 0.2, 3.0)[2].tolist() == [True]
+
+
+def test_laney_by_hand():
+    d, n = np.array([10, 30, 10, 50]), np.array([1000, 1000, 1000, 1000])
+    sd = math.sqrt(0.02 * 0.98 / 1000)
+    z = (d / 1000 - 0.02) / sd
+    mr = np.abs(np.diff(z)).mean() / 1.128
+    zp, alarm, sigma_z = spikes.laney(d, n, 0.02, 3.0)
+    assert sigma_z == pytest.approx(max(1.0, mr))
+    assert zp == pytest.approx(z / sigma_z)
+    assert alarm.tolist() == [False, False, False, bool(z[3] / sigma_z > 3.0)]
+    # low volume: the normal approximation is not used, whatever the z
+    assert not spikes.laney(np.array([1]), np.array([10]), 0.01, 3.0, 1.0)[1].any()
+
+
+def test_calm_low_volume_account_raises_no_alarm():
+    """10 orders a day, 1 defect now and then (every 30 days): 1 in 10 on those days, no alarm."""
+    n = np.full(365, 10.0)
+    d = np.zeros(365)
+    d[::30] = 1
+    p0 = spikes.baseline_rate(d[:90], n[:90])
+    s = spikes.Settings()
+    warm = slice(30, None)  # alarms are reported after the baseline period, as `detect` does
+    assert not spikes.pchart(d, n, p0, s.pchart_alpha)[1].any()
+    assert not spikes.cusum(d, n, p0, s.cusum_ratio, s.cusum_h)[1].any()
+    assert not spikes.ewma(d, n, p0, s.ewma_lambda, s.ewma_l)[2][warm].any()
+    assert not spikes.laney(d, n, p0, s.laney_k)[1].any()
+    assert spikes.naive(d, n, 7, 0.01)[warm].any()  # the naive rule cries wolf
+
+
+@pytest.fixture(scope="module")
+def order_alarms(sample_data):
+    return spikes.detect(sample_data, dt.date(2026, 11, 15), first=dt.date(2026, 8, 1), basis="order")
+
+
+def test_sample_spikes_found_within_three_days(order_alarms, sample_dir):
+    for spike in sample.manifest(sample_dir)["spikes"]:
+        start = dt.date.fromisoformat(spike["start"])
+        near = [
+            a
+            for a in order_alarms
+            if start - dt.timedelta(days=3)
+            <= dt.date.fromisoformat(a["date"])
+            <= start + dt.timedelta(days=3)
+            and (spike["marketplaceId"] in (None, a["marketplaceId"]))
+            and (spike["channel"] in (None, a["channel"]))
+        ]
+        assert near, f"no alarm within 3 days of the {spike['kind']} spike starting {start}"
+        if spike["kind"] == "sku":
+            assert any(spike["sku"] in [x["value"] for x in a["drivers"]["skus"]] for a in near)
+        else:
+            assert any(spike["carrier"] in [x["value"] for x in a["drivers"]["carriers"]] for a in near)
+
+
+def test_spikes_cli_json(sample_dir):
+    r = subprocess.run(
+        [sys.executable, "-m", "analysis", "spikes", "--data", str(sample_dir), "--as-of", "2026-09-30", "--format", "json"],
+        capture_output=True, text=True, timeout=120,
+    )  # fmt: skip
+    assert r.returncode == 0, r.stderr
+    doc = json.loads(r.stdout)
+    assert doc["alarms"], "the FedEx week should raise alarms on arrival in September"
+    for a in doc["alarms"]:
+        assert {
+            "date",
+            "marketplaceId",
+            "channel",
+            "detector",
+            "observed",
+            "expected",
+            "pValue",
+            "drivers",
+        } <= set(a)
+        assert a["detector"] in spikes.DETECTORS
+        assert "2026-09-03" <= a["date"] <= "2026-09-30"
+    keys = [(a["date"], a["marketplaceId"], a["channel"], a["detector"]) for a in doc["alarms"]]
+    assert len(keys) == len(set(keys))  # one entry per alarm day and detector
+
+
+def test_explain_sentence():
+    assert spikes.explain(1, 10, 0.01, 0.0956, "AT_RISK") == (
+        "1 defect in 10 orders: above target, but at this volume not a sign of a problem; p = 0.10."
+    )
+
+
+def test_spike_explorer_sensitivity_changes_alarms(sample_data):
+    from analysis.spike_views import SpikeExplorer
+
+    sx = SpikeExplorer(sample_data, dt.date(2026, 9, 30), days=60)
+    sx.widget()
+    us_mfn = next(v for _, v in sx.controls["series"].options if v == ("ATVPDKIKX0DER", "MFN"))
+    sx.controls["series"].value = us_mfn
+    sx.controls["detector"].value = "p-chart"
+    before = sx.current["alarms"].count("<tr>")
+    sx.controls["sensitivity"].value = 0.1  # ten times less sensitive
+    after = sx.current["alarms"].count("<tr>")
+    assert after < before
+    assert "Defects behind the alarm" in sx.current["drilldown"] or after == 0
