@@ -69,9 +69,17 @@ def _parser() -> argparse.ArgumentParser:
     c = sub.add_parser("check", help="list rows set aside; exit 1 when any")
     data_args(c)
 
-    r = sub.add_parser("report", help="render the weekly metrics-summary report")
+    r = sub.add_parser("report", help="render metrics-summary reports for one or more periods")
     r.add_argument("--data", type=Path, default=config.SAMPLE_DIR)
-    r.add_argument("--week", help="ISO week such as 2026-W46 (default: latest complete week of the data)")
+    r.add_argument("--week", help="ISO week such as 2026-W46 (default: the latest complete week of the data)")
+    r.add_argument("--month", help="calendar month such as 2026-10")
+    r.add_argument("--from", dest="first", type=_date, help="with --to and --every: every period in a range")
+    r.add_argument("--to", dest="last", type=_date)
+    r.add_argument("--every", choices=("week", "month"), default="week")
+    r.add_argument("--jobs", type=int, default=1, help="periods rendered in parallel")
+    r.add_argument(
+        "--account", help="account name for the folder and header (default: the data folder's name)"
+    )
     r.add_argument("--marketplace", default="all", help="marketplace id, or 'all'")
     r.add_argument("--out", type=Path, default=config.REPORTS_DIR)
     return p
@@ -163,16 +171,39 @@ def _run(args: argparse.Namespace) -> int:
         print(f"{data.quarantine.height} rows set aside")
         return 1 if data.quarantine.height else 0
     if args.command == "report":
-        from analysis import reports
-
-        try:
-            res = reports.render(args.data, week=args.week, marketplace=args.marketplace, out_root=args.out)
-        except reports.ReportError as exc:
-            print(f"error: {exc}", file=sys.stderr)
-            return 1
-        print(f"report for {res.week}: {res.html}")
-        return 0
+        return _report(args)
     raise AssertionError(args.command)
+
+
+def _report(args: argparse.Namespace) -> int:
+    from analysis import periods, reports
+
+    if args.first or args.last:
+        if not (args.first and args.last):
+            raise ValueError("--from and --to go together")
+        labels = [p.label for p in periods.periods_between(args.first, args.last, args.every)]
+        if not labels:
+            raise ValueError(f"no complete {args.every} between {args.first} and {args.last}")
+    elif args.month:
+        labels = [periods.parse_period(args.month).label]
+    else:
+        labels = [args.week or reports.default_week(args.data)]
+    results, errors = reports.render_many(
+        args.data,
+        labels,
+        jobs=args.jobs,
+        progress=sys.stderr.isatty(),
+        marketplace=args.marketplace,
+        account=args.account,
+        out_root=args.out,
+    )
+    for res in results:
+        print(f"report for {res.period}: {res.html}")
+    for err in errors:
+        print(f"error: {err}", file=sys.stderr)
+    if results:
+        print(f"index of all reports: {args.out / 'index.html'}")
+    return 1 if errors else 0
 
 
 def _history(args: argparse.Namespace) -> int:

@@ -144,7 +144,15 @@ def _cause(kind: str, text: str | None) -> tuple[str, str]:
 
 
 def defect_table(data: Dataset, as_of: dt.date, defs: tuple[m.MetricDef, ...] = m.METRICS) -> pl.DataFrame:
-    """One row per defect known on `as_of`, with its order's facts, cause and ODR standing."""
+    """One row per defect known on `as_of`, with its order's facts, cause and ODR standing
+    (computed once per dataset, day and metric settings: reports ask for it several times)."""
+    key = ("defect_table", as_of, defs)
+    if key not in data.cache:
+        data.cache[key] = _defect_table(data, as_of, defs)
+    return data.cache[key]
+
+
+def _defect_table(data: Dataset, as_of: dt.date, defs: tuple[m.MetricDef, ...]) -> pl.DataFrame:
     ev = _events(data, as_of)
     facts = order_facts(data)
     odr = {d.channel: d for d in defs if d.population == "order_defects"}

@@ -190,7 +190,7 @@ class Explorer:
 
     def update(self, change=None) -> None:
         """The controls' callback: recompute every view and redraw them in the output area."""
-        from IPython.display import HTML, display
+        from IPython.display import HTML
 
         self.current = self.views()
         if not self.interactive or not self._shown:
@@ -198,9 +198,10 @@ class Explorer:
         if self._drawn:  # only after a control changed: clearing during a papermill run can stall nbclient
             self.output.clear_output()
         self._drawn = True
-        with self.output:
-            for v in self.current.values():
-                display(HTML(v) if isinstance(v, str) else v)
+        # append_display_data sets the widget's outputs directly (no output capture), which
+        # papermill/nbclient runs handle without stalling
+        for v in self.current.values():
+            self.output.append_display_data(HTML(v) if isinstance(v, str) else v)
 
     def widget(self):
         import ipywidgets as w

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import datetime as dt
 import re
+from dataclasses import dataclass
 
 _WEEK = re.compile(r"^(\d{4})-W(\d{1,2})$")
 
@@ -34,3 +35,52 @@ def latest_complete_week(newest_day: dt.date) -> str:
     """The newest ISO week whose Sunday is on or before the newest day of data."""
     sunday = newest_day - dt.timedelta(days=(newest_day.isoweekday() % 7))
     return iso_week_of(sunday)
+
+
+_MONTH = re.compile(r"^(\d{4})-(\d{2})$")
+
+
+@dataclass(frozen=True)
+class Period:
+    """A report period: an ISO week (as of its Sunday) or a calendar month (as of its last day)."""
+
+    label: str
+    first: dt.date
+    as_of: dt.date
+
+
+def parse_period(text: str) -> Period:
+    text = text.strip()
+    if _WEEK.match(text):
+        y, w = parse_week(text)
+        return Period(f"{y}-W{w:02d}", dt.date.fromisocalendar(y, w, 1), dt.date.fromisocalendar(y, w, 7))
+    m = _MONTH.match(text)
+    if m:
+        y, mo = int(m.group(1)), int(m.group(2))
+        if not 1 <= mo <= 12:
+            raise ValueError(f"'{text}' is not a month; write it like 2026-10")
+        nxt = dt.date(y + (mo == 12), mo % 12 + 1, 1)
+        return Period(text, dt.date(y, mo, 1), nxt - dt.timedelta(days=1))
+    raise ValueError(f"'{text}' is neither an ISO week (2026-W46) nor a month (2026-10)")
+
+
+def periods_between(first: dt.date, last: dt.date, every: str) -> list[Period]:
+    """Every complete week or month whose as-of day falls in [first, last]."""
+    out: list[Period] = []
+    if every == "week":
+        day = first + dt.timedelta(days=(6 - first.weekday()))  # first Sunday on or after `first`
+        while day <= last:
+            out.append(parse_period(iso_week_of(day)))
+            day += dt.timedelta(days=7)
+    elif every == "month":
+        y, m = first.year, first.month
+        while True:
+            p = parse_period(f"{y}-{m:02d}")
+            if p.as_of > last:
+                break
+            if p.as_of >= first:
+                out.append(p)
+            y, m = (y + 1, 1) if m == 12 else (y, m + 1)
+    else:
+        raise ValueError("--every is week or month")
+    return out

@@ -33,7 +33,8 @@ table.ah th { background: #f5f5f5; }
 .badge.GOOD { background: #2e7d32; } .badge.AT_RISK { background: #ef6c00; }
 .badge.BAD { background: #c62828; } .badge.NONE { background: #9e9e9e; }
 .muted { color: #666; font-size: 13px; }
-.vega-chart { width: 100%; }
+.vega-chart { width: 100%; max-width: 100%; overflow-x: auto; }
+code.sha { word-break: break-all; font-size: 11px; }
 .report-header h1 { margin-bottom: 4px; }
 @media (max-width: 600px) { table.ah { font-size: 12px; } table.ah th, table.ah td { padding: 4px; } }
 @media print {
@@ -51,6 +52,7 @@ class ReportContext:
     as_of: dt.date
     marketplace: str
     result: health.AccountHealth
+    account: str = ""
 
     @property
     def marketplaces(self) -> list[str]:
@@ -59,20 +61,32 @@ class ReportContext:
 
 
 def prepare(
-    data_dir: str | Path, week: str | None = None, as_of: str | None = None, marketplace: str = "all"
+    data_dir: str | Path,
+    week: str | None = None,
+    as_of: str | None = None,
+    marketplace: str = "all",
+    account: str | None = None,
+    period: str | None = None,
 ) -> ReportContext:
-    """Compute everything the report shows: a week's report uses its Sunday as the as-of date."""
-    if week:
+    """Compute everything the report shows: a week's report uses its Sunday as the as-of date,
+    a month's report its last day."""
+    if period and not week and not as_of:
+        from analysis.periods import parse_period
+
+        day = parse_period(period).as_of
+    elif week:
         day = week_sunday(parse_week(week))
     elif as_of:
         day = dt.date.fromisoformat(as_of)
     else:
-        raise ValueError("give the report a week (2026-W46) or an as-of date")
+        raise ValueError("give the report a week (2026-W46), a month (2026-10) or an as-of date")
     result = health.account_health(data_dir, day)
     known = {pm["marketplaceId"] for pm in result.document["performanceMetrics"]}
     if marketplace != "all" and marketplace not in known:
         raise ValueError(f"marketplace {marketplace} is not in the data; it holds {', '.join(sorted(known))}")
-    return ReportContext(Path(data_dir), week or iso_week_of(day), day, marketplace, result)
+    ctx = ReportContext(Path(data_dir), period or week or iso_week_of(day), day, marketplace, result)
+    ctx.account = account or Path(data_dir).name
+    return ctx
 
 
 def esc(value: object) -> str:
@@ -91,13 +105,30 @@ def header_html(ctx: ReportContext) -> str:
     orders = ctx.result.data.frame("orders").select(pl.col("purchase_ts").max()).collect().item()
     fb = ctx.result.data.frame("feedback").select(pl.col("feedback_ts").max()).collect().item()
     names = ", ".join(esc(marketplace_label(x)) for x in ctx.marketplaces)
+    now = dt.datetime.now(dt.UTC).strftime("%Y-%m-%d %H:%M UTC")
     return (
         '<div class="report-header">'
-        f"<h1>Account Health metrics summary · {esc(ctx.week)}</h1>"
-        f'<p class="muted">Marketplaces: {names} · as of {esc(ctx.as_of)} (end of day, UTC) · '
-        f"newest order {esc(orders.date() if orders else '–')} · newest feedback {esc(fb.date() if fb else '–')} · "
-        f"suite version {esc(__version__)}</p></div>"
+        f"<h1>Account Health metrics summary · {esc(ctx.account)} · {esc(ctx.week)}</h1>"
+        f'<p class="muted">Account {esc(ctx.account)} · marketplaces: {names} · period {esc(ctx.week)} · '
+        f"as of {esc(ctx.as_of)} (end of day, UTC) · data freshness: newest order "
+        f"{esc(orders.date() if orders else '–')}, newest feedback {esc(fb.date() if fb else '–')} · "
+        f'suite version {esc(__version__)} · <span class="run-time">generated {esc(now)}</span></p></div>'
     )
+
+
+def headline(ctx: ReportContext) -> dict:
+    """The one-line status for reports/index.html: the worst volume-aware ODR status."""
+    order = {"BAD": 3, "AT_RISK": 2, "GOOD": 1, "NONE": 0}
+    objs = [o for _, _, o in _odr_objects(ctx)]
+    worst = max((o["volumeAdjustedStatus"] for o in objs), key=lambda x: order.get(x, 0), default="NONE")
+    return {
+        "account": ctx.account,
+        "period": ctx.week,
+        "asOf": ctx.as_of.isoformat(),
+        "status": worst,
+        "label": STATUS_LABEL.get(worst, worst),
+        "marketplaces": [marketplace_label(x) for x in ctx.marketplaces],
+    }
 
 
 def _odr_objects(ctx: ReportContext) -> list[tuple[str, str, dict]]:
@@ -459,7 +490,7 @@ def data_quality_html(ctx: ReportContext, limit: int = 20) -> str:
 
 def footer_html(ctx: ReportContext) -> str:
     rows = "".join(
-        f"<tr><td>{esc(f.path.name)}</td><td>{esc(f.kind)}</td><td>{f.rows}</td><td><code>{esc(f.sha256[:16])}…</code></td></tr>"
+        f"<tr><td>{esc(f.path.name)}</td><td>{esc(f.kind)}</td><td>{f.rows}</td><td><code class='sha'>{esc(f.sha256)}</code></td></tr>"
         for f in ctx.result.data.files
     )
     return (
@@ -530,7 +561,7 @@ def what_caused_it_html(ctx: ReportContext) -> str:
                 ((pl.col("period") == "base").sum() / BASELINE_WEEKS).alias("weekly_before"),
             )
             .filter((pl.col("this_week") > 0) | (pl.col("weekly_before") > 0))
-            .sort(["this_week", "weekly_before"], descending=True)
+            .sort(["this_week", "weekly_before", dim], descending=[True, True, False])
         )
         if dim == "cause":
             cmp = cmp.with_columns(pl.col("cause").replace_strict(causes.CAUSE_LABELS))

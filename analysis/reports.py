@@ -1,59 +1,79 @@
-"""Run a report notebook with papermill and export it to one self-contained, offline HTML file.
+"""Run the report notebook with papermill for each period and export one self-contained, offline
+HTML file per report, plus reports/index.html.
 
-The executed notebook is the record of the run (papermill's model); the HTML has the code
-hidden and the Vega bundle inlined once. Both are written beside each other, the HTML only
-when the run succeeded, through a temporary file moved into place.
+Layout: `reports/<account>/<period>/metrics-summary.html`, with the executed notebook beside it
+as the record of the run (papermill's model) and `summary.json` for the index. A report is
+written to a temporary file and moved into place only when its run succeeded; a failed run
+leaves the previous good report untouched and keeps `metrics-summary.failed.ipynb` beside it.
 """
 
 from __future__ import annotations
 
 import datetime as dt
+import html
+import json
 import os
-import re
 import tempfile
+import threading
+import time
+from concurrent.futures import ThreadPoolExecutor, as_completed
 from dataclasses import dataclass
 from pathlib import Path
 
 import nbformat
 import polars as pl
 
-from analysis import charts, config, sources
-from analysis.periods import latest_complete_week, parse_week
+from analysis import __version__, charts, config, sources
+from analysis.periods import Period, latest_complete_week, parse_period
 from analysis.report_views import REPORT_CSS
 
 REPORT_NAME = "metrics-summary"
+HEADLINE_MIME = "application/vnd.account-health.headline+json"
 
 
 @dataclass
 class ReportResult:
     html: Path
     notebook: Path
-    week: str
+    period: str
+    seconds: float = 0.0
+    kernel_seconds: float = 0.0
+
+    @property
+    def week(self) -> str:  # the period label, kept for callers of the weekly API
+        return self.period
 
 
 class ReportError(Exception):
     """The notebook failed; the executed notebook with the error is kept at `notebook`."""
 
-    def __init__(self, message: str, notebook: Path) -> None:
+    def __init__(self, message: str, notebook: Path, period: str = "") -> None:
         super().__init__(message)
         self.notebook = notebook
+        self.period = period
+
+
+def newest_order_day(data_dir: str | Path) -> dt.date:
+    data = sources.load(data_dir)
+    newest = data.frame("orders").select(pl.col("purchase_ts").max()).collect().item()
+    if newest is None:
+        raise sources.DataError(f"The orders files in {data_dir} hold no orders; no period to report.")
+    return newest.date()
 
 
 def default_week(data_dir: str | Path) -> str:
     """Latest complete ISO week of the orders in `data_dir`."""
-    data = sources.load(data_dir)
-    newest = data.frame("orders").select(pl.col("purchase_ts").max()).collect().item()
-    if newest is None:
-        raise sources.DataError(f"The orders files in {data_dir} hold no orders; no week to report.")
-    return latest_complete_week(newest.date())
+    return latest_complete_week(newest_order_day(data_dir))
 
 
-def report_dir(out_root: Path, marketplace: str, week: str) -> Path:
-    return out_root / (marketplace or "all") / week
+def report_dir(out_root: Path, account: str, period: str, marketplace: str = "all") -> Path:
+    folder = period if marketplace in ("all", "", None) else f"{period}_{marketplace}"
+    return Path(out_root) / account / folder
 
 
 def export_html(notebook: nbformat.NotebookNode) -> str:
     from nbconvert import HTMLExporter
+    from nbconvert.preprocessors import TagRemovePreprocessor
 
     exporter = HTMLExporter(
         template_name="offline_vega",
@@ -62,21 +82,12 @@ def export_html(notebook: nbformat.NotebookNode) -> str:
         exclude_input_prompt=True,
         exclude_output_prompt=True,
     )
-    exporter.register_preprocessor(_hide_tagged(), enabled=True)
+    exporter.register_preprocessor(
+        TagRemovePreprocessor(remove_cell_tags={"report-hide"}, enabled=True), enabled=True
+    )
     body, _ = exporter.from_notebook_node(
         notebook, resources={"vega_bundle": charts.vega_bundle(), "report_css": REPORT_CSS}
     )
-    return _deterministic(body)
-
-
-def _hide_tagged():
-    from nbconvert.preprocessors import TagRemovePreprocessor
-
-    return TagRemovePreprocessor(remove_cell_tags={"report-hide"}, enabled=True)
-
-
-def _deterministic(body: str) -> str:
-    """Drop what changes between identical runs (nbconvert's random anchor ids)."""
     return body
 
 
@@ -93,69 +104,212 @@ def _atomic_write(path: Path, text: str) -> None:
         raise
 
 
+_start_lock = threading.Lock()
+_local = threading.local()
+_patched = {"done": False}
+
+
+def _patch_kernel_start() -> None:
+    """Serialise kernel starts (a lock), so parallel runs never race for the same ports, and
+    time them per thread for the benchmark."""
+    if _patched["done"]:
+        return
+    from nbclient import NotebookClient
+
+    def timed(orig):
+        def start(self, *a, **kw):
+            t = time.perf_counter()
+            with _start_lock:
+                r = orig(self, *a, **kw)
+            _local.kernel = getattr(_local, "kernel", 0.0) + time.perf_counter() - t
+            return r
+
+        return start
+
+    # papermill calls the synchronous wrappers: start the kernel, then wait for its client
+    NotebookClient.start_new_kernel = timed(NotebookClient.start_new_kernel)
+    NotebookClient.start_new_kernel_client = timed(NotebookClient.start_new_kernel_client)
+    _patched["done"] = True
+
+
+def _execute(notebook: Path, out: Path, params: dict, progress: bool) -> float:
+    """Run the notebook; returns the seconds spent starting its kernel."""
+    import papermill as pm
+
+    _patch_kernel_start()
+    _local.kernel = 0.0
+    pm.execute_notebook(
+        str(notebook),
+        str(out),
+        parameters=params,
+        kernel_name="python3",
+        progress_bar=progress,
+        cwd=str(config.PROJ_ROOT),
+        start_timeout=120,
+        execution_timeout=900,
+    )
+    return _local.kernel
+
+
 def render(
     data_dir: str | Path,
     *,
     week: str | None = None,
+    period: str | None = None,
     marketplace: str = "all",
+    account: str | None = None,
     out_root: str | Path = config.REPORTS_DIR,
     notebook: Path = config.METRICS_SUMMARY_NOTEBOOK,
     progress: bool = False,
+    index: bool = True,
 ) -> ReportResult:
-    """Execute the metrics-summary notebook for one ISO week and write its HTML report."""
-    import papermill as pm
+    """Execute the metrics-summary notebook for one period (ISO week or month) and write its report."""
     from papermill.exceptions import PapermillExecutionError
 
+    t0 = time.perf_counter()
     data_dir = Path(data_dir).resolve()
-    week = week or default_week(data_dir)
-    parse_week(week)
-    out = report_dir(Path(out_root), marketplace, week)
+    p: Period = parse_period(period or week or default_week(data_dir))
+    account = account or data_dir.name
+    out = report_dir(Path(out_root), account, p.label, marketplace)
     out.mkdir(parents=True, exist_ok=True)
-    executed = out / f"{REPORT_NAME}.ipynb"
-    tmp_nb = out / f".{REPORT_NAME}.running.ipynb"
-    params = {"data_dir": str(data_dir), "week": week, "marketplace": marketplace, "interactive": False}
+    tmp_nb = out / f".{REPORT_NAME}.running.{os.getpid()}.{threading.get_ident()}.ipynb"
+    params = {
+        "data_dir": str(data_dir),
+        "period": p.label,
+        "marketplace": marketplace,
+        "account": account,
+        "interactive": False,
+    }
     os.environ.setdefault("JUPYTER_PREFER_ENV_PATH", "1")
     try:
-        pm.execute_notebook(
-            str(notebook),
-            str(tmp_nb),
-            parameters=params,
-            kernel_name="python3",
-            progress_bar=progress,
-            cwd=str(config.PROJ_ROOT),
-            start_timeout=120,
-            execution_timeout=900,
-        )
+        kernel = _execute(notebook, tmp_nb, params, progress)
     except PapermillExecutionError as exc:
         failed = out / f"{REPORT_NAME}.failed.ipynb"
         os.replace(tmp_nb, failed)
         raise ReportError(
-            f"the report notebook failed in cell {exc.exec_count} ({exc.ename}: {exc.evalue}); "
-            f"the executed notebook is kept at {failed}",
+            f"{account} {p.label}: the report notebook failed in cell {exc.exec_count} ({exc.ename}: {exc.evalue}); "
+            f"the executed notebook with the error is kept at {failed}",
             failed,
+            p.label,
         ) from exc
+    except BaseException:
+        tmp_nb.unlink(missing_ok=True)
+        raise
     nb = nbformat.read(tmp_nb, as_version=4)
     _strip_volatile(nb)
-    html = export_html(nb)
-    _atomic_write(out / f"{REPORT_NAME}.html", html)
-    _atomic_write(executed, nbformat.writes(nb))
+    head = _headline(nb) or {
+        "account": account,
+        "period": p.label,
+        "asOf": p.as_of.isoformat(),
+        "status": "NONE",
+    }
+    _atomic_write(out / f"{REPORT_NAME}.html", export_html(nb))
+    _atomic_write(out / f"{REPORT_NAME}.ipynb", nbformat.writes(nb))
+    _atomic_write(
+        out / "summary.json",
+        json.dumps({**head, "marketplace": marketplace, "version": __version__}, indent=1),
+    )
     tmp_nb.unlink(missing_ok=True)
-    return ReportResult(out / f"{REPORT_NAME}.html", executed, week)
+    (out / f"{REPORT_NAME}.failed.ipynb").unlink(missing_ok=True)
+    if index:
+        write_index(Path(out_root))
+    return ReportResult(
+        out / f"{REPORT_NAME}.html", out / f"{REPORT_NAME}.ipynb", p.label, time.perf_counter() - t0, kernel
+    )
 
 
-_TIMES = re.compile(r"\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}\.\d+Z?")
+def render_many(
+    data_dir: str | Path,
+    periods: list[str],
+    *,
+    jobs: int = 1,
+    progress: bool = True,
+    **kw,
+) -> tuple[list[ReportResult], list[ReportError]]:
+    """Render several periods (in parallel threads when `jobs` > 1); failures do not stop the others."""
+    from tqdm.auto import tqdm
+
+    results: list[ReportResult] = []
+    errors: list[ReportError] = []
+    cell_bars = progress and len(periods) == 1
+    bar = tqdm(total=len(periods), desc="reports", unit="report", disable=not progress or len(periods) == 1)
+    with ThreadPoolExecutor(max_workers=max(1, jobs)) as pool:
+        futures = {
+            pool.submit(render, data_dir, period=p, progress=cell_bars, index=False, **kw): p for p in periods
+        }
+        for fut in as_completed(futures):
+            try:
+                results.append(fut.result())
+            except ReportError as exc:
+                errors.append(exc)
+            bar.update(1)
+    bar.close()
+    write_index(Path(kw.get("out_root", config.REPORTS_DIR)))
+    return sorted(results, key=lambda r: r.period), errors
+
+
+def _headline(nb: nbformat.NotebookNode) -> dict | None:
+    for cell in nb.cells:
+        for o in cell.get("outputs", []):
+            data = o.get("data", {})
+            if HEADLINE_MIME in data:
+                return dict(data[HEADLINE_MIME])
+    return None
 
 
 def _strip_volatile(nb: nbformat.NotebookNode) -> None:
-    """Execution timings change between runs; the report keeps only the run's date in metadata."""
+    """Execution timings change between runs; the record keeps parameters and the run's end time."""
     pm_meta = nb.metadata.get("papermill", {})
     nb.metadata["papermill"] = {
         "parameters": pm_meta.get("parameters", {}),
         "input_path": Path(pm_meta.get("input_path", "")).name,
         "end_time": pm_meta.get("end_time", dt.datetime.now(dt.UTC).isoformat()),
     }
-    for cell in nb.cells:
+    for i, cell in enumerate(nb.cells):
+        cell["id"] = f"cell-{i}"  # papermill gives its injected cell a random id
         cell.metadata.pop("execution", None)
         pmc = cell.metadata.get("papermill")
         if pmc:
             cell.metadata["papermill"] = {"status": pmc.get("status")}
+
+
+INDEX_CSS = """
+body { font-family: -apple-system, "Segoe UI", Roboto, Helvetica, Arial, sans-serif; max-width: 900px; margin: 0 auto; padding: 12px; }
+table { border-collapse: collapse; width: 100%; } th, td { text-align: left; padding: 6px 8px; border-bottom: 1px solid #ddd; }
+.badge { display: inline-block; padding: 2px 8px; border-radius: 10px; color: #fff; font-weight: 600; font-size: 12px; }
+.GOOD { background: #2e7d32; } .AT_RISK { background: #ef6c00; } .BAD { background: #c62828; } .NONE { background: #9e9e9e; }
+.scroll { overflow-x: auto; }
+"""
+
+
+def write_index(out_root: Path) -> Path:
+    """reports/index.html: every report under `out_root`, newest as-of first, with its headline."""
+    rows = []
+    for summary in sorted(Path(out_root).glob("*/*/summary.json")):
+        try:
+            s = json.loads(summary.read_text(encoding="utf-8"))
+        except (OSError, json.JSONDecodeError):
+            continue
+        if not (summary.parent / f"{REPORT_NAME}.html").exists():
+            continue
+        s["href"] = f"{summary.parent.parent.name}/{summary.parent.name}/{REPORT_NAME}.html"
+        rows.append(s)
+    rows.sort(key=lambda s: (s.get("asOf", ""), s.get("account", ""), s["href"]), reverse=True)
+    e = html.escape
+    body = "".join(
+        f'<tr><td>{e(str(s.get("account", "")))}</td><td><a href="{e(s["href"])}">{e(str(s.get("period", "")))}</a></td>'
+        f"<td>{e(str(s.get('asOf', '')))}</td><td>{e(', '.join(s.get('marketplaces', [])))}</td>"
+        f'<td><span class="badge {e(str(s.get("status", "NONE")))}">{e(str(s.get("label", s.get("status", ""))))}</span></td></tr>'
+        for s in rows
+    )
+    page = (
+        '<!DOCTYPE html><html lang="en"><head><meta charset="utf-8"><meta name="viewport" '
+        'content="width=device-width, initial-scale=1"><title>Account Health reports</title>'
+        f"<style>{INDEX_CSS}</style></head><body><h1>Account Health reports</h1>"
+        f"<p>{len(rows)} reports, newest first. Status: the worst volume-aware Order Defect Rate status.</p>"
+        '<div class="scroll"><table><thead><tr><th>Account</th><th>Period</th><th>As of</th><th>Marketplaces</th>'
+        f"<th>Status</th></tr></thead><tbody>{body}</tbody></table></div></body></html>\n"
+    )
+    path = Path(out_root) / "index.html"
+    _atomic_write(path, page)
+    return path

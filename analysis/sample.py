@@ -171,11 +171,12 @@ class Order:
 
 
 class Generator:
-    def __init__(self, seed: int, end: dt.date) -> None:
+    def __init__(self, seed: int, end: dt.date, days: int = DAYS) -> None:
         self.r = random.Random(seed)
         self.seed = seed
         self.end = end
-        self.start = end - dt.timedelta(days=DAYS - 1)
+        self.days = days
+        self.start = end - dt.timedelta(days=days - 1)
         self.end_ts = dt.datetime.combine(end + dt.timedelta(days=1), dt.time(), tzinfo=dt.UTC)
         self.carrier_spike = (end - dt.timedelta(days=69), end - dt.timedelta(days=63))
         self.sku_spike = (end - dt.timedelta(days=41), end - dt.timedelta(days=32))
@@ -224,9 +225,9 @@ class Generator:
     # ------------------------------------------------------------------ orders
     def make_orders(self) -> None:
         for m in MARKETS:
-            for i in range(DAYS):
+            for i in range(self.days):
                 day = self.start + dt.timedelta(days=i)
-                trend = 0.85 + 0.3 * i / DAYS
+                trend = 0.85 + 0.3 * i / self.days
                 lam = m.base_orders * WEEKDAY[day.weekday()] * trend
                 for _ in range(self._poisson(lam)):
                     self.orders.append(self._order(m, day))
@@ -778,11 +779,13 @@ def _write_csv(path: Path, header: list[str], rows: list[list[str]]) -> Path:
     return path
 
 
-def generate(out: str | Path, seed: int = SAMPLE_SEED, end: dt.date | str = SAMPLE_END_DATE) -> list[Path]:
-    """Write the sample account into `out`; the same seed and end date give identical files."""
+def generate(
+    out: str | Path, seed: int = SAMPLE_SEED, end: dt.date | str = SAMPLE_END_DATE, days: int = DAYS
+) -> list[Path]:
+    """Write the sample account into `out`; the same seed, end date and length give identical files."""
     if isinstance(end, str):
         end = dt.date.fromisoformat(end)
-    g = Generator(seed, end)
+    g = Generator(seed, end, days)
     g.make_orders()
     g.make_events()
     return g.write(Path(out))

@@ -270,6 +270,7 @@ class Dataset:
     quarantine: pl.DataFrame
     notes: list[str] = field(default_factory=list)
     skipped: list[tuple[str, str]] = field(default_factory=list)
+    cache: dict = field(default_factory=dict, repr=False)  # derived tables, computed once per run
 
     def has(self, kind: str) -> bool:
         return any(f.kind == kind for f in self.files)

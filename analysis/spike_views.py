@@ -189,16 +189,17 @@ class SpikeExplorer:
         self._render()
 
     def _render(self) -> None:
-        from IPython.display import HTML, display
+        from IPython.display import HTML
 
         if not self.interactive or not self._shown:
             return
         if self._drawn:
             self.output.clear_output()
         self._drawn = True
-        with self.output:
-            for v in self.current.values():
-                display(HTML(v) if isinstance(v, str) else v)
+        # append_display_data sets the widget's outputs directly (no output capture), which
+        # papermill/nbclient runs handle without stalling
+        for v in self.current.values():
+            self.output.append_display_data(HTML(v) if isinstance(v, str) else v)
 
     def widget(self):
         import ipywidgets as w

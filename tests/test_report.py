@@ -3,6 +3,7 @@
 import re
 import shutil
 import subprocess
+import sys
 import tempfile
 from pathlib import Path
 
@@ -49,7 +50,7 @@ def test_committed_notebook_has_no_outputs():
 
 def test_report_layout_and_content(sample_report):
     assert sample_report.html == sample_report.html.parent / "metrics-summary.html"
-    assert sample_report.html.parent.name == "2026-W46" and sample_report.html.parent.parent.name == "all"
+    assert sample_report.html.parent.name == "2026-W46" and sample_report.html.parent.parent.name == "sample"
     html = sample_report.html.read_text(encoding="utf-8")
     assert "Order Defect Rate" in html and "defects of" in html and "orders" in html
     for label in ("Good", "Fair", "Poor"):
@@ -105,10 +106,17 @@ def test_failed_run_keeps_previous_report(tmp_path, sample_report):
     nb.cells.insert(4, nbformat.v4.new_code_cell("raise RuntimeError('boom in the middle')"))
     broken = tmp_path / "broken.ipynb"
     nbformat.write(nb, broken)
-    with pytest.raises(reports.ReportError, match="RuntimeError: boom in the middle") as exc:
+    with pytest.raises(
+        reports.ReportError, match=r"failed in cell \d+ \(RuntimeError: boom in the middle\)"
+    ) as exc:
         reports.render(config.SAMPLE_DIR, week="2026-W46", out_root=out, notebook=broken)
     assert good.html.read_bytes() == before
-    assert exc.value.notebook.exists() and "boom in the middle" in exc.value.notebook.read_text()
+    assert exc.value.notebook == good.html.parent / "metrics-summary.failed.ipynb"
+    assert "boom in the middle" in exc.value.notebook.read_text()
+    assert not list(good.html.parent.glob(".*"))  # no temporary files left behind
+    # the CLI finishes the other periods, then exits non-zero
+    index = (out / "index.html").read_text()
+    assert "2026-W46" in index
 
 
 @pytest.mark.browser
@@ -167,3 +175,57 @@ def test_explorer_notebooks_run(tmp_path, interactive, name, marker):
     else:
         html = "".join(o["data"].get("text/html", "") for o in outputs if "data" in o)
         assert marker in html and 'vegaEmbed("#chart-' in html
+
+
+def _strip_run_time(text: str) -> str:
+    return re.sub(r'<span class="run-time">[^<]*</span>', "", text)
+
+
+def test_same_inputs_same_report(tmp_path, sample_report):
+    again = reports.render(config.SAMPLE_DIR, week="2026-W46", out_root=tmp_path / "again")
+    a = _strip_run_time(sample_report.html.read_text(encoding="utf-8"))
+    b = _strip_run_time(again.html.read_text(encoding="utf-8"))
+    assert a == b
+    assert a != sample_report.html.read_text(encoding="utf-8")  # the run time was there
+
+
+def test_parallel_periods_and_index(tmp_path):
+    out = tmp_path / "reports"
+    results, errors = reports.render_many(
+        config.SAMPLE_DIR,
+        ["2026-W44", "2026-W45", "2026-10"],
+        jobs=2,
+        progress=False,
+        out_root=out,
+        account="acme",
+    )
+    assert not errors and [r.period for r in results] == ["2026-10", "2026-W44", "2026-W45"]
+    for r in results:
+        assert r.html.exists() and r.notebook.exists() and r.html.parent.parent.name == "acme"
+    index = (out / "index.html").read_text(encoding="utf-8")
+    hrefs = re.findall(r'href="([^"]+)"', index)
+    assert hrefs == [  # newest as-of first: 8 Nov, 1 Nov, 31 Oct
+        "acme/2026-W45/metrics-summary.html",
+        "acme/2026-W44/metrics-summary.html",
+        "acme/2026-10/metrics-summary.html",
+    ]
+    assert all((out / h).exists() for h in hrefs)
+    assert re.search(r'class="badge (GOOD|AT_RISK|BAD|NONE)"', index)
+
+
+def test_report_cli_range_and_failure_exit(tmp_path):
+    out = tmp_path / "r"
+    r = subprocess.run(
+        [sys.executable, "-m", "analysis", "report", "--data", str(config.SAMPLE_DIR), "--from", "2026-11-02",
+         "--to", "2026-11-15", "--every", "week", "--jobs", "2", "--out", str(out)],
+        capture_output=True, text=True, timeout=600,
+    )  # fmt: skip
+    assert r.returncode == 0, r.stderr
+    assert "report for 2026-W45" in r.stdout and "report for 2026-W46" in r.stdout
+
+
+def test_no_buyer_pii_in_kept_notebooks(sample_report, xss_report):
+    for path in (sample_report.notebook, xss_report.notebook, sample_report.html, xss_report.html):
+        text = path.read_text(encoding="utf-8")
+        assert "@example.com" not in text and "@marketplace.amazon.example" not in text
+        assert "Rater Email" not in text

@@ -8,7 +8,7 @@ intro = nbf.v4.new_markdown_cell(
 intro.metadata["tags"] = ["report-hide"]
 cells.append(intro)
 p = nbf.v4.new_code_cell(
-    '# Parameters (papermill injects the real values after this cell)\ndata_dir = None  # folder of exports; None means the sample account\nweek = None  # ISO week such as "2026-W46"; None means the latest complete week\nas_of = None  # or an as-of date "YYYY-MM-DD" instead of a week\nmarketplace = "all"  # a marketplace id, or "all"\ninteractive = True  # False in report runs: offline charts, static output'
+    '# Parameters (papermill injects the real values after this cell)\ndata_dir = None  # folder of exports; None means the sample account\nperiod = None  # ISO week "2026-W46" or month "2026-10"; None means the latest complete week\nweek = None  # a week, as in older runs (period wins)\nas_of = None  # or an as-of date "YYYY-MM-DD"\nmarketplace = "all"  # a marketplace id, or "all"\naccount = None  # shown in the header; None means the data folder name\ninteractive = True  # False in report runs: offline charts, static output'
 )
 p.metadata["tags"] = ["parameters"]
 cells.append(p)
@@ -24,8 +24,8 @@ warnings.filterwarnings("ignore")
 if not interactive:
     charts.use_offline_renderer()
 data_dir = data_dir or str(config.SAMPLE_DIR)
-week = week or (None if as_of else reports.default_week(data_dir))
-ctx = rv.prepare(data_dir, week=week, as_of=as_of, marketplace=marketplace)
+period = period or week or (None if as_of else reports.default_week(data_dir))
+ctx = rv.prepare(data_dir, as_of=as_of, marketplace=marketplace, account=account, period=period)
 display(HTML(rv.header_html(ctx)))""")
 )
 cells.append(nbf.v4.new_code_cell("display(HTML(rv.odr_scorecard_html(ctx)))"))
@@ -45,6 +45,9 @@ cells.append(nbf.v4.new_code_cell("display(HTML(rv.removal_candidates_html(ctx))
 cells.append(nbf.v4.new_code_cell("display(HTML(rv.defective_orders_html(ctx)))"))
 cells.append(nbf.v4.new_code_cell("display(HTML(rv.data_quality_html(ctx)))"))
 cells.append(nbf.v4.new_code_cell("display(HTML(rv.footer_html(ctx)))"))
+head = nbf.v4.new_code_cell("display({reports.HEADLINE_MIME: rv.headline(ctx)}, raw=True)")
+head.metadata["tags"] = ["report-hide"]
+cells.append(head)
 nb.cells = cells
 nb.metadata["kernelspec"] = {"name": "python3", "display_name": "Python 3", "language": "python"}
 nb.metadata["language_info"] = {"name": "python"}
