@@ -16,15 +16,17 @@ from analysis import causes, defects, rolloff, triage
 from analysis.marketplaces import marketplace_label
 from analysis.report_views import esc, table_html
 from analysis.sources import Dataset
+from analysis.widgets import ViewPanel
 
 ALL = "all"
 
 
-class Explorer:
+class Explorer(ViewPanel):
     def __init__(self, data: Dataset, as_of: dt.date, *, interactive: bool = True) -> None:
         import ipywidgets as w
 
         self.data, self.as_of, self.interactive = data, as_of, interactive
+        self._init_panel()
         self.table = defects.defect_table(data, as_of)
         self.triage = triage.triage(data, as_of)
         self.calendar = rolloff.calendar(data, as_of)
@@ -40,18 +42,11 @@ class Explorer:
             "cause": w.Dropdown(options=[ALL, *causes.CAUSES], value=ALL, description="Cause"),
             "sku": w.Dropdown(options=[ALL, *skus], value=ALL, description="SKU"),
         }
-        self.output = w.Output()
-        self.current: dict[str, object] = {}
-        self._drawn = False
-        self._shown = False  # draw into the output area only once the widget is on screen
         for c in self.controls.values():
             c.observe(self.update, names="value")
         self.update()
 
     # ------------------------------------------------------------------ filtering
-    def value(self, name: str):
-        return self.controls[name].value
-
     def filtered(self) -> pl.DataFrame:
         t = self.table
         if self.value("marketplace") != ALL:
@@ -161,16 +156,7 @@ class Explorer:
             "triage": "<h3>Feedback-removal triage</h3>"
             + table_html(
                 self.triage,
-                {
-                    "order_id": "Order",
-                    "feedback_date": "Left on",
-                    "rating": "Stars",
-                    "comments": "Comment",
-                    "verdict": "Verdict",
-                    "rule": "Rule",
-                    "trigger_words": "Words",
-                    "request_by": "Ask by",
-                },
+                triage.COLUMNS,
                 50,
             ),
             "calendar": "<h3>Roll-off calendar</h3>"
@@ -190,27 +176,8 @@ class Explorer:
 
     def update(self, change=None) -> None:
         """The controls' callback: recompute every view and redraw them in the output area."""
-        from IPython.display import HTML
-
         self.current = self.views()
-        if not self.interactive or not self._shown:
-            return
-        if self._drawn:  # only after a control changed: clearing during a papermill run can stall nbclient
-            self.output.clear_output()
-        self._drawn = True
-        # append_display_data sets the widget's outputs directly (no output capture), which
-        # papermill/nbclient runs handle without stalling
-        for v in self.current.values():
-            self.output.append_display_data(HTML(v) if isinstance(v, str) else v)
-
-    def widget(self):
-        import ipywidgets as w
-
-        self._shown = True
-        self.update()
-        return w.VBox(
-            [w.HBox(list(self.controls.values())[:3]), w.HBox(list(self.controls.values())[3:]), self.output]
-        )
+        self._render()
 
     def show_static(self) -> None:
         """Report mode: the views for the default selection, without widgets."""

@@ -600,17 +600,7 @@ def removal_candidates_html(ctx: ReportContext) -> str:
         "on time with Buy Shipping. Ask within 90 days of the feedback.</p>"
         + table_html(
             t,
-            {
-                "order_id": "Order",
-                "feedback_date": "Left on",
-                "rating": "Stars",
-                "comments": "Comment",
-                "verdict": "Verdict",
-                "rule": "Rule",
-                "trigger_words": "Words",
-                "request_by": "Ask by",
-                "days_left": "Days left",
-            },
+            triage.COLUMNS,
             30,
         )
         + "<h3>Order Defect Rate if they were removed</h3>"

@@ -12,6 +12,7 @@ from analysis import defects, spikes
 from analysis.marketplaces import marketplace_label
 from analysis.report_views import esc, table_html
 from analysis.sources import Dataset
+from analysis.widgets import ViewPanel
 
 SENSITIVITY_FIELDS = {"p-chart": "pchart_alpha", "cusum": "cusum_h", "ewma": "ewma_l", "laney": "laney_k"}
 
@@ -100,13 +101,15 @@ def alarms_html(alarms: list[dict], limit: int = 40) -> str:
     )
 
 
-class SpikeExplorer:
+class SpikeExplorer(ViewPanel):
     """Control charts with alarms, a detector and sensitivity picker, and the defects behind an alarm."""
 
     def __init__(self, data: Dataset, as_of: dt.date, *, interactive: bool = True, days: int = 120) -> None:
         import ipywidgets as w
 
         self.data, self.as_of, self.interactive, self.days = data, as_of, interactive, days
+        self._init_panel()
+        self.row_split = 2
         self.series = spikes.daily_series(data, as_of)
         self.table = defects.defect_table(data, as_of).filter(pl.col("defect_kind") != "return")
         keys = (
@@ -122,10 +125,6 @@ class SpikeExplorer:
             ),
             "alarm": w.Dropdown(options=[], description="Alarm"),
         }
-        self.output = w.Output()
-        self.current: dict[str, object] = {}
-        self._drawn = False
-        self._shown = False  # draw into the output area only once the widget is on screen
         for name, c in self.controls.items():
             c.observe(self.update if name != "alarm" else self._drill, names="value")
         self.update()
@@ -135,9 +134,6 @@ class SpikeExplorer:
         first = self.as_of - dt.timedelta(days=self.days - 1)
         found = spikes.detect(self.data, self.as_of, s, first=first, series=self.series)
         return [a for a in found if a["detector"] == self.value("detector")]
-
-    def value(self, name: str):
-        return self.controls[name].value
 
     def drilldown(self, alarm: dict | None) -> str:
         if not alarm:
@@ -187,28 +183,6 @@ class SpikeExplorer:
             self._mine[i] if i is not None and i < len(self._mine) else None
         )
         self._render()
-
-    def _render(self) -> None:
-        from IPython.display import HTML
-
-        if not self.interactive or not self._shown:
-            return
-        if self._drawn:
-            self.output.clear_output()
-        self._drawn = True
-        # append_display_data sets the widget's outputs directly (no output capture), which
-        # papermill/nbclient runs handle without stalling
-        for v in self.current.values():
-            self.output.append_display_data(HTML(v) if isinstance(v, str) else v)
-
-    def widget(self):
-        import ipywidgets as w
-
-        self._shown = True
-        self.update()
-        return w.VBox(
-            [w.HBox(list(self.controls.values())[:2]), w.HBox(list(self.controls.values())[2:]), self.output]
-        )
 
     def show_static(self) -> None:
         """Report mode: a control chart per series with every detector's alarms, and the alarms."""

@@ -19,6 +19,17 @@ OBSCENE = (
 _OBSCENE = re.compile(r"(?<!\w)(" + "|".join(re.escape(w) for w in OBSCENE) + r")(?!\w)")
 _EMAIL = re.compile(r"[\w.+-]+@[\w-]+(\.[\w-]+)+")
 _PHONE = re.compile(r"(?<!\w)\+?\d[\d\s().-]{7,}\d(?!\w)")
+COLUMNS = {  # headings of the triage table in the notebook and the report
+    "order_id": "Order",
+    "feedback_date": "Left on",
+    "rating": "Stars",
+    "comments": "Comment",
+    "verdict": "Verdict",
+    "rule": "Rule",
+    "trigger_words": "Words",
+    "request_by": "Ask by",
+    "days_left": "Days left",
+}
 REMOVABLE, STRIKE, STRIKE_IF_BUY_SHIPPING, NOT_REMOVABLE = (
     "removable",
     "struck through",

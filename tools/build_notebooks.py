@@ -55,82 +55,60 @@ for i, c in enumerate(nb.cells):
     c["id"] = f"cell-{i}"
 nbf.write(nb, "notebooks/metrics_summary.ipynb")
 
-# ---------------------------------------------------------------- defects_by_cause.ipynb
-nb = nbf.v4.new_notebook()
-cells = []
-intro = nbf.v4.new_markdown_cell(
+# ---------------------------------------------------------------- the two explorer notebooks
+EXPLORER_PARAMETERS = (
+    "# Parameters\ndata_dir = None  # folder of exports; None means the sample account\n"
+    'as_of = None  # "YYYY-MM-DD"; None means the newest order day\ninteractive = True  # False for static reports'
+)
+EXPLORER_SETUP = """import datetime as dt
+
+import polars as pl
+from IPython.display import display
+
+from analysis import charts, config, sources
+from analysis.{module} import {cls}
+
+if not interactive:
+    charts.use_offline_renderer()
+data = sources.load(data_dir or config.SAMPLE_DIR)
+day = dt.date.fromisoformat(as_of) if as_of else data.frame("orders").select(pl.col("purchase_ts").max()).collect().item().date()
+{var} = {cls}(data, day, interactive=interactive)"""
+
+
+def explorer_notebook(path: str, intro: str, module: str, cls: str, var: str) -> None:
+    """A thin notebook: parameters, one `analysis` explorer object, and its widget or static views."""
+    nb = nbf.v4.new_notebook()
+    params = nbf.v4.new_code_cell(EXPLORER_PARAMETERS)
+    params.metadata["tags"] = ["parameters"]
+    nb.cells = [
+        nbf.v4.new_markdown_cell(intro),
+        params,
+        nbf.v4.new_code_cell(EXPLORER_SETUP.format(module=module, cls=cls, var=var)),
+        nbf.v4.new_code_cell(f"display({var}.widget()) if interactive else {var}.show_static()"),
+    ]
+    nb.metadata["kernelspec"] = {"name": "python3", "display_name": "Python 3", "language": "python"}
+    nb.metadata["language_info"] = {"name": "python"}
+    for i, c in enumerate(nb.cells):
+        c["id"] = f"cell-{i}"
+    nbf.write(nb, path)
+
+
+explorer_notebook(
+    "notebooks/defects_by_cause.ipynb",
     "# Defects by cause\n\nWhich orders, SKUs, carriers and causes drive the Order Defect Rate; which negative "
     "feedback can be removed; and when each defect leaves the window. Change the controls to filter every view. "
-    "Under papermill (`interactive = False`) the same views are drawn once, statically."
+    "Under papermill (`interactive = False`) the same views are drawn once, statically.",
+    "explorer",
+    "Explorer",
+    "explorer",
 )
-cells.append(intro)
-p = nbf.v4.new_code_cell(
-    "# Parameters\ndata_dir = None  # folder of exports; None means the sample account\n"
-    'as_of = None  # "YYYY-MM-DD"; None means the newest order day\ninteractive = True  # False for static reports'
+explorer_notebook(
+    "notebooks/spike_detection.ipynb",
+    "# Spike detection\n\nControl charts of the defects arriving each day against the account's own baseline at "
+    "its volume, with the alarms of the p-chart, CUSUM, EWMA and Laney detectors; pick a detector and its "
+    "sensitivity, and an alarm to see the defects behind it. Defaults and their measured performance: "
+    "`benchmarks/spike_eval.py` and the README.",
+    "spike_views",
+    "SpikeExplorer",
+    "spike_explorer",
 )
-p.metadata["tags"] = ["parameters"]
-cells.append(p)
-cells.append(
-    nbf.v4.new_code_cell("""import datetime as dt
-
-import polars as pl
-from IPython.display import display
-
-from analysis import charts, config, sources
-from analysis.explorer import Explorer
-
-if not interactive:
-    charts.use_offline_renderer()
-data = sources.load(data_dir or config.SAMPLE_DIR)
-day = dt.date.fromisoformat(as_of) if as_of else data.frame("orders").select(pl.col("purchase_ts").max()).collect().item().date()
-explorer = Explorer(data, day, interactive=interactive)""")
-)
-cells.append(nbf.v4.new_code_cell("display(explorer.widget()) if interactive else explorer.show_static()"))
-nb.cells = cells
-nb.metadata["kernelspec"] = {"name": "python3", "display_name": "Python 3", "language": "python"}
-nb.metadata["language_info"] = {"name": "python"}
-for i, c in enumerate(nb.cells):
-    c["id"] = f"cell-{i}"
-nbf.write(nb, "notebooks/defects_by_cause.ipynb")
-
-# ---------------------------------------------------------------- spike_detection.ipynb
-nb = nbf.v4.new_notebook()
-cells = []
-cells.append(
-    nbf.v4.new_markdown_cell(
-        "# Spike detection\n\nControl charts of the defects arriving each day against the account's own baseline at "
-        "its volume, with the alarms of the p-chart, CUSUM, EWMA and Laney detectors; pick a detector and its "
-        "sensitivity, and an alarm to see the defects behind it. Defaults and their measured performance: "
-        "`benchmarks/spike_eval.py` and the README."
-    )
-)
-p = nbf.v4.new_code_cell(
-    "# Parameters\ndata_dir = None  # folder of exports; None means the sample account\n"
-    'as_of = None  # "YYYY-MM-DD"; None means the newest order day\ninteractive = True  # False for static reports'
-)
-p.metadata["tags"] = ["parameters"]
-cells.append(p)
-cells.append(
-    nbf.v4.new_code_cell("""import datetime as dt
-
-import polars as pl
-from IPython.display import display
-
-from analysis import charts, config, sources
-from analysis.spike_views import SpikeExplorer
-
-if not interactive:
-    charts.use_offline_renderer()
-data = sources.load(data_dir or config.SAMPLE_DIR)
-day = dt.date.fromisoformat(as_of) if as_of else data.frame("orders").select(pl.col("purchase_ts").max()).collect().item().date()
-spike_explorer = SpikeExplorer(data, day, interactive=interactive)""")
-)
-cells.append(
-    nbf.v4.new_code_cell("display(spike_explorer.widget()) if interactive else spike_explorer.show_static()")
-)
-nb.cells = cells
-nb.metadata["kernelspec"] = {"name": "python3", "display_name": "Python 3", "language": "python"}
-nb.metadata["language_info"] = {"name": "python"}
-for i, c in enumerate(nb.cells):
-    c["id"] = f"cell-{i}"
-nbf.write(nb, "notebooks/spike_detection.ipynb")
