@@ -78,6 +78,29 @@ def control_chart(
     return alt.layer(line, rule, pts).properties(title=title, width="container", height=200)
 
 
+def nowcast_chart(series: pl.DataFrame, mkt: str, ch: str, days: int = 90) -> alt.Chart:
+    """Defects by order day as known now (too low for recent days: most have not arrived yet)
+    next to the nowcast, which divides by the share expected to have arrived at that age."""
+    s = series.filter((pl.col("marketplace_id") == mkt) & (pl.col("channel") == ch)).sort("day").tail(days)
+    long = s.select(
+        "day",
+        pl.col("by_order_day").cast(pl.Float64).alias("known now"),
+        pl.col("by_order_day_nowcast").alias("nowcast"),
+    ).unpivot(index="day", variable_name="series", value_name="defects")
+    title = f"{marketplace_label(mkt)} · {'FBA' if ch == 'AFN' else 'Seller-fulfilled'}: defects by order day"
+    return (
+        alt.Chart(long)
+        .mark_line()
+        .encode(
+            x=alt.X("day:T", title="Order day"),
+            y=alt.Y("defects:Q", title="Defective orders"),
+            strokeDash=alt.StrokeDash("series:N", title=None),
+            tooltip=["day:T", "series:N", alt.Tooltip("defects:Q", format=".1f")],
+        )
+        .properties(title=title, width="container", height=180)
+    )
+
+
 def alarms_html(alarms: list[dict], limit: int = 40) -> str:
     if not alarms:
         return "<p><b>No spike.</b> No detector fired: the defects that arrived are in line with the account's own history at its volume.</p>"
@@ -110,7 +133,9 @@ class SpikeExplorer(ViewPanel):
         self.data, self.as_of, self.interactive, self.days = data, as_of, interactive, days
         self._init_panel()
         self.row_split = 2
-        self.series = spikes.daily_series(data, as_of)
+        self.series = spikes.nowcast(
+            spikes.daily_series(data, as_of), spikes.delay_distribution(data, as_of), as_of
+        )
         self.table = defects.defect_table(data, as_of).filter(pl.col("defect_kind") != "return")
         keys = (
             self.series.select("marketplace_id", "channel").unique().sort("marketplace_id", "channel").rows()
@@ -170,6 +195,7 @@ class SpikeExplorer(ViewPanel):
             self._updating = False
         self.current = {
             "chart": control_chart(self.series, alarms, mkt, ch, self.days),
+            "nowcast": nowcast_chart(self.series, mkt, ch),
             "alarms": alarms_html(alarms),
             "drilldown": self.drilldown(mine[-1] if mine else None),
         }
@@ -194,5 +220,6 @@ class SpikeExplorer(ViewPanel):
             self.series.select("marketplace_id", "channel").unique().sort("marketplace_id", "channel").rows()
         ):
             display(control_chart(self.series, alarms, mkt, ch, self.days))
+            display(nowcast_chart(self.series, mkt, ch))
         display(HTML(alarms_html(alarms)))
         display(HTML(self.drilldown(alarms[-1] if alarms else None)))

@@ -8,6 +8,7 @@ import sys
 from math import comb
 
 import numpy as np
+import polars as pl
 import pytest
 
 from analysis import sample, spikes
@@ -148,3 +149,20 @@ def test_spike_explorer_sensitivity_changes_alarms(sample_data):
     after = sx.current["alarms"].count("<tr>")
     assert after < before
     assert "Defects behind the alarm" in sx.current["drilldown"] or after == 0
+
+
+def test_delay_distribution_and_nowcast(sample_data):
+    as_of = dt.date(2026, 11, 15)
+    cdf = spikes.delay_distribution(sample_data, as_of)
+    assert np.all(np.diff(cdf) >= 0) and cdf[-1] == pytest.approx(1.0) and cdf[0] < 0.2
+    s = spikes.nowcast(spikes.daily_series(sample_data, as_of), cdf, as_of)
+    recent = s.filter(pl.col("day") >= as_of - dt.timedelta(days=20)).drop_nulls("by_order_day_nowcast")
+    old = s.filter(pl.col("day") <= as_of - dt.timedelta(days=150))
+    # recent days are scaled up by 1 / share arrived; old days are (almost) complete
+    assert (recent["by_order_day_nowcast"] >= recent["by_order_day"]).all()
+    assert (recent["arrived_share"] < 1).all()
+    assert (old["arrived_share"] > 0.95).all()
+    assert (
+        s.filter(pl.col("arrived_share") < 0.05)["by_order_day_nowcast"].null_count()
+        == s.filter(pl.col("arrived_share") < 0.05).height
+    )
