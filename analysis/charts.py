@@ -49,9 +49,6 @@ def vega_bundle() -> str:
     return vlc.javascript_bundle(vl_version=vl_version())
 
 
-STATUS_COLOURS = {"GOOD": "#2e7d32", "AT_RISK": "#ef6c00", "BAD": "#c62828", "NONE": "#9e9e9e"}
-
-
 def rate_trend(df: pl.DataFrame, *, title: str, target: float, facet: str | None = None) -> alt.Chart:
     """Weekly rate line with the target as a dashed rule; `df` has week, rate, series, numerator,
     denominator."""

@@ -9,7 +9,6 @@ SAMPLE_DIR = DATA_DIR / "sample"
 NOTEBOOKS_DIR = PROJ_ROOT / "notebooks"
 REPORTS_DIR = PROJ_ROOT / "reports"
 TEMPLATES_DIR = PACKAGE_DIR / "templates"
-SPEC_DIR = PROJ_ROOT.parent / "shared" / "spec"
 SCHEMA_FILE = PACKAGE_DIR / "schema" / "account-health-report-2020-11-18.schema.json"
 
 METRICS_SUMMARY_NOTEBOOK = NOTEBOOKS_DIR / "metrics_summary.ipynb"

@@ -19,7 +19,6 @@ _DATETIME_FORMATS_NAIVE = (
     "%Y-%m-%dT%H:%M",
     "%Y-%m-%d %H:%M",
 )
-DAY = pl.duration(days=1)
 _END_OF_DAY = dt.timedelta(hours=23, minutes=59, seconds=59)
 
 
@@ -95,12 +94,3 @@ def integer(col: str) -> pl.Expr:
 def token(col: str) -> pl.Expr:
     """Enumerated value, compared case-, space-, underscore- and hyphen-insensitively."""
     return pl.col(col).str.strip_chars().str.to_lowercase().str.replace_all(r"[\s_]+", "-")
-
-
-def text(col: str) -> pl.Expr:
-    return pl.col(col).str.strip_chars()
-
-
-def day_of(ts: pl.Expr) -> pl.Expr:
-    """UTC calendar day of a UTC timestamp."""
-    return ts.dt.date()
