@@ -190,11 +190,7 @@ def odr_scorecard_html(ctx: ReportContext) -> str:
 
 def odr_trend(ctx: ReportContext) -> pl.DataFrame:
     """ODR as of each Sunday of the last 26 weeks, per marketplace and channel."""
-    first = ctx.as_of - dt.timedelta(weeks=TREND_WEEKS - 1)
-    odr = tuple(d for d in ctx.result.metrics if d.population == "order_defects")
-    hist = m.history(ctx.result.data, first, ctx.as_of, odr)
-    weeks = [first + dt.timedelta(weeks=i) for i in range(TREND_WEEKS)]
-    card = m.scorecard(hist.filter(pl.col("as_of").is_in(weeks)), odr)
+    card = metric_trend(ctx).filter(pl.col("metric").str.starts_with("orderDefectRate."))
     return (
         card.filter(pl.col("marketplace_id").is_in(ctx.marketplaces))
         .with_columns(
@@ -207,7 +203,6 @@ def odr_trend(ctx: ReportContext) -> pl.DataFrame:
                 + pl.col("channel").replace({"AFN": "FBA", "MFN": "Seller-fulfilled"})
             ).alias("series"),
         )
-        .filter(pl.col("denominator") > 0)
         .select("week", "series", "rate", "numerator", "denominator", "status")
         .sort("series", "week")
     )
@@ -369,7 +364,14 @@ def scorecard_html(ctx: ReportContext, marketplace_id: str) -> str:
 
 
 def metric_trend(ctx: ReportContext) -> pl.DataFrame:
-    """Every metric as of each Sunday of the last 26 weeks (one pass over the data)."""
+    """Every metric as of each Sunday of the last 26 weeks (one pass over the data, once per report)."""
+    key = ("metric_trend", ctx.as_of, ctx.result.metrics)
+    if key not in ctx.result.data.cache:
+        ctx.result.data.cache[key] = _metric_trend(ctx)
+    return ctx.result.data.cache[key]
+
+
+def _metric_trend(ctx: ReportContext) -> pl.DataFrame:
     first = ctx.as_of - dt.timedelta(weeks=TREND_WEEKS - 1)
     hist = m.history(ctx.result.data, first, ctx.as_of, ctx.result.metrics)
     weeks = [first + dt.timedelta(weeks=i) for i in range(TREND_WEEKS)]

@@ -30,17 +30,6 @@ def _odr_defs(defs: tuple[m.MetricDef, ...]) -> dict[str, m.MetricDef]:
 def calendar(data: Dataset, as_of: dt.date, defs: tuple[m.MetricDef, ...] = m.METRICS) -> pl.DataFrame:
     """Each defective order still in the window on `as_of`, and the first day it no longer counts."""
     d = dfx.defective_orders(data, as_of, defs)
-    if d.is_empty():
-        return pl.DataFrame(
-            schema={
-                "marketplace_id": pl.String,
-                "channel": pl.String,
-                "order_id": pl.String,
-                "purchase_day": pl.Date,
-                "leaves_window": pl.Date,
-                "days_left": pl.Int64,
-            }
-        )
     return (
         d.select("marketplace_id", "channel", "order_id", "purchase_day", "leaves_window", "cause")
         .with_columns((pl.col("leaves_window") - pl.lit(as_of)).dt.total_days().alias("days_left"))

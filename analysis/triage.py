@@ -3,12 +3,14 @@ which words decided it, and until when can the seller ask (90 days after the fee
 
 from __future__ import annotations
 
+import dataclasses
 import datetime as dt
 import re
 
 import polars as pl
 
-from analysis import causes, health
+from analysis import causes, stats
+from analysis import metrics as m
 from analysis.sources import Dataset
 
 REQUEST_DAYS = 90
@@ -147,29 +149,29 @@ def what_if(data: Dataset, as_of: dt.date) -> pl.DataFrame:
     fb = data.frame("feedback").with_columns(
         (pl.col("removed") | ((pl.col("rating") <= 2) & pl.col("order_id").is_in(gone))).alias("removed")
     )
-    after = Dataset(
-        data.data_dir,
-        data.files,
-        {**data.frames, "feedback": fb},
-        data.snapshots,
-        data.quarantine,
-        data.notes,
-    )
+    after = dataclasses.replace(data, frames={**data.frames, "feedback": fb}, cache={})
+    odr = tuple(d for d in m.METRICS if d.population == "order_defects")
+    marketplaces = sorted(data.frame("orders").select("marketplace_id").unique().collect()["marketplace_id"])
     rows = []
     for label, ds in (("now", data), ("if removed", after)):
-        doc = health.account_health(ds, as_of).document
-        for pm in doc["performanceMetrics"]:
-            for ch in ("afn", "mfn"):
-                o = pm["orderDefectRate"][ch]
+        counts = m.evaluate(ds, as_of, odr).filter(pl.col("numerator") == "defects")
+        got = {
+            (r["marketplace_id"], r["metric"]): (r["count"], r["denominator"])
+            for r in counts.iter_rows(named=True)
+        }
+        for mkt in marketplaces:
+            for d in odr:
+                defects, orders = got.get((mkt, d.id), (0, 0))
+                j = stats.judge(defects, orders, d.target, d.condition)
                 rows.append(
                     {
-                        "marketplace_id": pm["marketplaceId"],
-                        "channel": ch.upper(),
+                        "marketplace_id": mkt,
+                        "channel": d.channel,
                         "scenario": label,
-                        "orders": o["orderCount"],
-                        "defects": o["orderWithDefects"]["count"],
-                        "rate": o["rate"],
-                        "status": o["volumeAdjustedStatus"],
+                        "orders": orders,
+                        "defects": defects,
+                        "rate": j["rate"],
+                        "status": j["volumeAdjustedStatus"],
                     }
                 )
     return pl.DataFrame(rows).sort("marketplace_id", "channel", "scenario")
