@@ -36,7 +36,10 @@ table.ah th { background: #f5f5f5; }
 .vega-chart { width: 100%; max-width: 100%; overflow-x: auto; }
 code.sha { word-break: break-all; font-size: 11px; }
 .report-header h1 { margin-bottom: 4px; }
-@media (max-width: 600px) { table.ah { font-size: 12px; } table.ah th, table.ah td { padding: 4px; } }
+@media (max-width: 600px) {
+  table.ah { font-size: 12px; min-width: 820px; }  /* scrolls inside its box instead of squeezing */
+  table.ah th, table.ah td { padding: 4px; }
+}
 @media print {
   .vega-chart, table.ah tr, .jp-OutputArea-output { break-inside: avoid; page-break-inside: avoid; }
   .jp-Notebook { max-width: none; }
