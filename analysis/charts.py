@@ -49,6 +49,13 @@ def vega_bundle() -> str:
     return vlc.javascript_bundle(vl_version=vl_version())
 
 
+def wrapped(text: str, width: int = 38) -> alt.TitleParams:
+    """A chart title that wraps onto lines of at most `width` characters, so it fits a phone."""
+    import textwrap
+
+    return alt.TitleParams(textwrap.wrap(text, width) or [text], anchor="start")
+
+
 def rate_trend(df: pl.DataFrame, *, title: str, target: float, facet: str | None = None) -> alt.Chart:
     """Weekly rate line with the target as a dashed rule; `df` has week, rate, series, numerator,
     denominator."""
@@ -56,7 +63,7 @@ def rate_trend(df: pl.DataFrame, *, title: str, target: float, facet: str | None
     line = base.mark_line(point=True).encode(
         x=alt.X("week:T", title="Week ending"),
         y=alt.Y("rate:Q", title="Rate", axis=alt.Axis(format="%")),
-        color=alt.Color("series:N", title=None),
+        color=alt.Color("series:N", title=None, legend=alt.Legend(orient="bottom", columns=2)),
         tooltip=[
             alt.Tooltip("week:T", title="As of"),
             alt.Tooltip("series:N"),
@@ -70,4 +77,4 @@ def rate_trend(df: pl.DataFrame, *, title: str, target: float, facet: str | None
         .mark_rule(strokeDash=[6, 4], color="#c62828")
         .encode(y="target:Q")
     )
-    return (line + rule).properties(title=title, width="container", height=220)
+    return (line + rule).properties(title=wrapped(title), width="container", height=220)

@@ -12,7 +12,7 @@ import datetime as dt
 import altair as alt
 import polars as pl
 
-from analysis import causes, defects, rolloff, triage
+from analysis import causes, charts, defects, rolloff, triage
 from analysis.marketplaces import marketplace_label
 from analysis.report_views import esc, table_html
 from analysis.sources import Dataset
@@ -97,7 +97,7 @@ class Explorer(ViewPanel):
         return (
             alt.layer(bars, line)
             .resolve_scale(y="independent")
-            .properties(title="Defects by cause (Pareto)", width="container", height=220)
+            .properties(title=charts.wrapped("Defects by cause (Pareto)"), width="container", height=220)
         )
 
     def by_week(self, t: pl.DataFrame) -> alt.Chart:
@@ -117,7 +117,7 @@ class Explorer(ViewPanel):
                 color=alt.Color("cause:N", title="Cause"),
                 tooltip=["week:T", "cause:N", "defects:Q"],
             )
-            .properties(title="Defects by week and cause", width="container", height=220)
+            .properties(title=charts.wrapped("Defects by week and cause"), width="container", height=220)
         )
 
     def drilldown(self, t: pl.DataFrame, limit: int = 100) -> str:

@@ -25,7 +25,7 @@ STATUS_LABEL = {"GOOD": "Good", "AT_RISK": "Fair", "BAD": "Poor", "NONE": "No da
 REPORT_CSS = """
 body { font-family: -apple-system, "Segoe UI", Roboto, Helvetica, Arial, sans-serif; }
 .jp-Notebook { max-width: 1100px; margin: 0 auto; padding: 0 12px; }
-table.ah { border-collapse: collapse; width: 100%; font-size: 14px; margin: 8px 0 16px; }
+table.ah { border-collapse: collapse; width: 100%; font-size: 14px; margin: 8px 0 16px; table-layout: auto !important; }
 table.ah th, table.ah td { border-bottom: 1px solid #ddd; padding: 6px 8px; text-align: left !important; vertical-align: top; }
 table.ah th { background: #f5f5f5; }
 .scroll { overflow-x: auto; max-width: 100%; }
@@ -37,8 +37,8 @@ table.ah th { background: #f5f5f5; }
 code.sha { word-break: break-all; font-size: 11px; }
 .report-header h1 { margin-bottom: 4px; }
 @media (max-width: 600px) {
-  table.ah { font-size: 12px; min-width: 820px; }  /* scrolls inside its box instead of squeezing */
-  table.ah th, table.ah td { padding: 4px; }
+  table.ah { font-size: 12px; min-width: 1000px; }  /* scrolls inside its box instead of squeezing */
+  table.ah th, table.ah td { padding: 4px; min-width: 4.5em; }
 }
 @media print {
   .vega-chart, table.ah tr, .jp-OutputArea-output { break-inside: avoid; page-break-inside: avoid; }
@@ -101,7 +101,7 @@ def badge(status: str) -> str:
 
 
 def pct(x: float | None, digits: int = 2) -> str:
-    return "–" if x is None else f"{100 * x:.{digits}f} %"
+    return "–" if x is None else f"{100 * x:.{digits}f}\u00a0%"
 
 
 def header_html(ctx: ReportContext) -> str:
@@ -658,7 +658,7 @@ def rolloff_chart(ctx: ReportContext) -> alt.Chart:
         .properties(width=300, height=150)
         .facet(facet=alt.Facet("series:N", title=None), columns=2)
         .resolve_scale(y="independent")
-        .properties(title="Order Defect Rate in the next 60 days with no new defect")
+        .properties(title=charts.wrapped("Order Defect Rate in the next 60 days with no new defect"))
     )
 
 
@@ -700,6 +700,7 @@ def spikes_html(ctx: ReportContext) -> str:
     return (
         "<h2>Spikes</h2>"
         f'<p class="muted">Defects that arrived {esc(week_start)} to {esc(ctx.as_of)}, judged against the '
-        "account's own history at its volume (exact binomial p-chart, binomial CUSUM, EWMA, Laney p').</p>"
-        + spike_views.alarms_html(alarms)
+        "account's own history at its volume (moving-window GLR, binomial CUSUM, exact binomial p-chart, EWMA, "
+        "Laney p'). Each detector is set to at most 1 false alarm per account-year; the GLR finds the most "
+        "spikes at that rate (README: Spike detection).</p>" + spike_views.alarms_html(alarms)
     )

@@ -6,15 +6,22 @@ import dataclasses
 import datetime as dt
 
 import altair as alt
+import numpy as np
 import polars as pl
 
-from analysis import defects, spikes
+from analysis import charts, defects, spikes
 from analysis.marketplaces import marketplace_label
 from analysis.report_views import esc, table_html
 from analysis.sources import Dataset
 from analysis.widgets import ViewPanel
 
-SENSITIVITY_FIELDS = {"p-chart": "pchart_alpha", "cusum": "cusum_h", "ewma": "ewma_l", "laney": "laney_k"}
+SENSITIVITY_FIELDS = {
+    "glr": "glr_h",
+    "cusum": "cusum_h",
+    "p-chart": "pchart_alpha",
+    "ewma": "ewma_l",
+    "laney": "laney_k",
+}
 
 
 def settings_for(detector: str, sensitivity: float) -> spikes.Settings:
@@ -29,12 +36,14 @@ def settings_for(detector: str, sensitivity: float) -> spikes.Settings:
 def control_chart(
     series: pl.DataFrame, alarms: list[dict], mkt: str, ch: str, days: int = 120
 ) -> alt.LayerChart:
-    """Daily arrival rate with the baseline, alarms marked by detector."""
-    s = series.filter((pl.col("marketplace_id") == mkt) & (pl.col("channel") == ch)).sort("day").tail(days)
-    s = s.with_columns((pl.col("arrived") / pl.col("exposure")).alias("rate"))
-    base = next((a["baselineRate"] for a in alarms if a["marketplaceId"] == mkt and a["channel"] == ch), None)
-    if base is None:
-        base = spikes.baseline_rate(s["arrived"].to_numpy().astype(float), s["exposure"].to_numpy())
+    """Daily arrival rate with each day's baseline (`spikes.baseline_rates`), alarms marked by
+    detector."""
+    s = series.filter((pl.col("marketplace_id") == mkt) & (pl.col("channel") == ch)).sort("day")
+    arrived, exposure = s["arrived"].to_numpy().astype(float), np.maximum(s["exposure"].to_numpy(), 1.0)
+    s = s.with_columns(
+        (pl.col("arrived") / pl.col("exposure")).alias("rate"),
+        pl.Series("baseline", spikes.baseline_rates(arrived, exposure)),
+    ).tail(days)
     marks = pl.DataFrame(
         [
             {"day": dt.date.fromisoformat(a["date"]), "detector": a["detector"], "observed": a["observed"]}
@@ -58,9 +67,9 @@ def control_chart(
         )
     )
     rule = (
-        alt.Chart(pl.DataFrame({"base": [base]}))
-        .mark_rule(strokeDash=[4, 4], color="#2e7d32")
-        .encode(y="base:Q")
+        alt.Chart(s)
+        .mark_line(strokeDash=[4, 4], color="#2e7d32")
+        .encode(x="day:T", y="baseline:Q", tooltip=["day:T", alt.Tooltip("baseline:Q", format=".2%")])
     )
     pts = (
         alt.Chart(marks)
@@ -68,14 +77,14 @@ def control_chart(
         .encode(
             x="day:T",
             y="rate:Q",
-            color=alt.Color("detector:N", title="Alarm"),
+            color=alt.Color("detector:N", title="Alarm", legend=alt.Legend(orient="bottom")),
             tooltip=["day:T", "detector:N", "observed:Q"],
         )
     )
     title = (
         f"{marketplace_label(mkt)} · {'FBA' if ch == 'AFN' else 'Seller-fulfilled'}: defects by arrival day"
     )
-    return alt.layer(line, rule, pts).properties(title=title, width="container", height=200)
+    return alt.layer(line, rule, pts).properties(title=charts.wrapped(title), width="container", height=200)
 
 
 def nowcast_chart(series: pl.DataFrame, mkt: str, ch: str, days: int = 90) -> alt.Chart:
@@ -94,10 +103,10 @@ def nowcast_chart(series: pl.DataFrame, mkt: str, ch: str, days: int = 90) -> al
         .encode(
             x=alt.X("day:T", title="Order day"),
             y=alt.Y("defects:Q", title="Defective orders"),
-            strokeDash=alt.StrokeDash("series:N", title=None),
+            strokeDash=alt.StrokeDash("series:N", title=None, legend=alt.Legend(orient="bottom")),
             tooltip=["day:T", "series:N", alt.Tooltip("defects:Q", format=".1f")],
         )
-        .properties(title=title, width="container", height=180)
+        .properties(title=charts.wrapped(title), width="container", height=180)
     )
 
 
@@ -144,7 +153,7 @@ class SpikeExplorer(ViewPanel):
             "series": w.Dropdown(
                 options=[(f"{marketplace_label(m)} {c}", (m, c)) for m, c in keys], description="Series"
             ),
-            "detector": w.Dropdown(options=list(spikes.DETECTORS), value="cusum", description="Detector"),
+            "detector": w.Dropdown(options=list(spikes.DETECTORS), value="glr", description="Detector"),
             "sensitivity": w.FloatLogSlider(
                 value=1.0, base=10, min=-1, max=1, step=0.1, description="Sensitivity"
             ),

@@ -33,3 +33,62 @@ def test_spike_eval_runs_small():
     )
     assert r.returncode == 0, r.stderr
     assert "limit (LR test, known spike)" in r.stdout and "false alarms/yr" in r.stdout
+
+
+def _load_eval():
+    import importlib.util
+
+    spec = importlib.util.spec_from_file_location(
+        "spike_eval", config.PROJ_ROOT / "benchmarks" / "spike_eval.py"
+    )
+    se = importlib.util.module_from_spec(spec)
+    sys.modules["spike_eval"] = se  # dataclasses look their module up
+    spec.loader.exec_module(se)
+    return se
+
+
+def test_spike_eval_limit_keeps_one_false_alarm_a_year():
+    """The limit's threshold, checked on fresh spike-free years: about 1 false alarm a year,
+    at low volume (discrete, randomized) and high volume alike."""
+    import importlib.util
+
+    import numpy as np
+
+    spec = importlib.util.spec_from_file_location(
+        "spike_eval", config.PROJ_ROOT / "benchmarks" / "spike_eval.py"
+    )
+    se = importlib.util.module_from_spec(spec)
+    sys.modules["spike_eval"] = se  # dataclasses look their module up
+    spec.loader.exec_module(se)
+    rng = np.random.default_rng(3)
+    for lam in (0.05, 2.0, 30.0):
+        lam0 = np.full(se.WITHIN + 1, lam)
+        lam1 = lam0 * np.array([3.0, 3.0, 3.0, 1.0])  # x3 for 3 days
+        null = se.arrival_limit_null(rng, lam0, lam1)
+        c, gamma = se.limit_threshold(null)
+        # on its own data: above c keeps the budget, alarming at every tie as well would not
+        assert len(se.episodes(null > c + 1e-9)) <= se.LIMIT_YEARS < len(se.episodes(null >= c - 1e-9))
+        years = 300
+        stat = se.llr_series(rng.poisson(lam, 365 * years + se.WITHIN).astype(float), lam0, lam1)
+        per_year = se.expected_episodes(stat, c, gamma) / years
+        assert 0.7 < per_year < 1.3, (lam, per_year)
+
+
+def test_spike_eval_order_day_limit():
+    """The order-day limit's spike-free statistic: the defects of the last m order days known
+    by now have mean mu * sum of the share arrived at each age, and its threshold keeps about
+    1 false alarm a year on fresh spike-free years."""
+    import numpy as np
+
+    se = sys.modules.get("spike_eval") or _load_eval()
+    rng = np.random.default_rng(4)
+    share = np.cumsum(se.F)
+    for mu, m in ((0.5, 4), (40.0, 3)):
+        null = se.order_limit_null(rng, mu, m)
+        expected = mu * sum(share[se.WITHIN - i] for i in range(m))
+        # each order day's defects count in up to WITHIN + 1 days: 4 standard errors at most
+        assert abs(null.mean() - expected) < 4 * np.sqrt(expected * (se.WITHIN + 1) / len(null))
+        c, gamma = se.limit_threshold(null)
+        fresh = np.concatenate([se.order_limit_null(rng, mu, m) for _ in range(3)])
+        years = 3 * se.LIMIT_YEARS
+        assert 0.7 < se.expected_episodes(fresh, c, gamma) / years < 1.3

@@ -66,6 +66,40 @@ def test_laney_by_hand():
     assert not spikes.laney(np.array([1]), np.array([10]), 0.01, 3.0, 1.0)[1].any()
 
 
+def test_glr_by_hand():
+    """Day by day, the largest Poisson GLR over the windows (of up to 2 days) ending that day."""
+    d, n = np.array([0, 1, 3, 0, 6]), np.full(5, 100)
+    g, alarm = spikes.glr(d, n, 0.01, 2, 3.0)
+    # day 1: window {1}: D = E = 1 -> 0; {0,1}: D 1 < E 2 -> 0
+    # day 2: {2}: 3 ln 3 - 2 = 1.2958; {1,2}: 4 ln 2 - 2 = 0.7726
+    # day 3: {3}: 0; {2,3}: 3 ln 1.5 - 1 = 0.2164
+    # day 4: {4}: 6 ln 6 - 5 = 5.7506; {3,4}: 6 ln 3 - 4 = 2.5917
+    assert g == pytest.approx([0.0, 0.0, 3 * math.log(3) - 2, 3 * math.log(1.5) - 1, 6 * math.log(6) - 5])
+    assert g[2] == pytest.approx(1.2958, abs=1e-4) and g[4] == pytest.approx(5.7506, abs=1e-4)
+    assert alarm.tolist() == [False, False, False, False, True]
+    # a longer window sees two moderate days together: 4 ln 2 - 2 on day 2 of window {1, 2}
+    d2 = np.array([0, 2, 2])
+    g2 = spikes.glr(d2, np.full(3, 100), 0.01, 3, 99.0)[0]
+    assert g2[2] == pytest.approx(max(2 * math.log(2) - 1, 4 * math.log(2) - 2, 4 * math.log(4 / 3) - 1))
+    assert g2[2] == pytest.approx(4 * math.log(2) - 2)
+
+
+def test_baseline_rates_lag_and_window():
+    """Day t's baseline: (defects + 1/2) / (orders + 1) over days [t - lag - days, t - lag)."""
+    d = np.array([1, 0, 2, 0, 0, 5, 0, 0], dtype=float)
+    n = np.full(8, 100.0)
+    r = spikes.baseline_rates(d, n, days=3, lag=2, min_days=2)
+    # day 6: window [1, 4) -> 2 defects in 300 orders; day 7: [2, 5) -> 2 in 300
+    assert r[6] == pytest.approx(2.5 / 301) and r[7] == pytest.approx(2.5 / 301)
+    # day 5 (the spike day) does not count towards its own baseline: [0, 3) -> 3 in 300
+    assert r[5] == pytest.approx(3.5 / 301)
+    # day 3: [0, 1) holds 1 day < min_days, so all days before it: [0, 3)
+    assert r[3] == pytest.approx(3.5 / 301)
+    # unusable days are left out of the baseline
+    usable = np.array([True, True, False, True, True, True, True, True])
+    assert spikes.baseline_rates(d, n, usable, days=3, lag=2, min_days=2)[6] == pytest.approx(0.5 / 201)
+
+
 def test_calm_low_volume_account_raises_no_alarm():
     """10 orders a day, 1 defect now and then (every 30 days): 1 in 10 on those days, no alarm."""
     n = np.full(365, 10.0)
@@ -78,6 +112,8 @@ def test_calm_low_volume_account_raises_no_alarm():
     assert not spikes.cusum(d, n, p0, s.cusum_ratio, s.cusum_h)[1].any()
     assert not spikes.ewma(d, n, p0, s.ewma_lambda, s.ewma_l)[2][warm].any()
     assert not spikes.laney(d, n, p0, s.laney_k)[1].any()
+    assert not spikes.glr(d, n, p0, s.glr_window, s.glr_h)[1].any()
+    assert not spikes.glr(d, n, spikes.baseline_rates(d, n), s.glr_window, s.glr_h)[1][warm].any()
     assert spikes.naive(d, n, 7, 0.01)[warm].any()  # the naive rule cries wolf
 
 
@@ -99,6 +135,8 @@ def test_sample_spikes_found_within_three_days(order_alarms, sample_dir):
             and (spike["channel"] in (None, a["channel"]))
         ]
         assert near, f"no alarm within 3 days of the {spike['kind']} spike starting {start}"
+        # the detector the README recommends finds it too
+        assert any(a["detector"] == "glr" for a in near), spike
         if spike["kind"] == "sku":
             assert any(spike["sku"] in [x["value"] for x in a["drivers"]["skus"]] for a in near)
         else:

@@ -105,7 +105,8 @@ explorer_notebook(
 explorer_notebook(
     "notebooks/spike_detection.ipynb",
     "# Spike detection\n\nControl charts of the defects arriving each day against the account's own baseline at "
-    "its volume, with the alarms of the p-chart, CUSUM, EWMA and Laney detectors; pick a detector and its "
+    "its volume, with the alarms of the GLR (moving-window likelihood ratio), CUSUM, p-chart, EWMA and Laney "
+    "detectors, and defects by order day beside their nowcast; pick a detector and its "
     "sensitivity, and an alarm to see the defects behind it. Defaults and their measured performance: "
     "`benchmarks/spike_eval.py` and the README.",
     "spike_views",
