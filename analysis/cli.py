@@ -149,9 +149,10 @@ def _run(args: argparse.Namespace) -> int:
                     f"{k}: " + ", ".join(f"{x['value']} ({x['defects']})" for x in v)
                     for k, v in a["drivers"].items()
                 )
+                since = f" since {a['windowStart']}" if a["windowStart"] != a["date"] else ""
                 print(
-                    f"{a['date']} {a['marketplaceId']} {a['channel']} {a['detector']}: {a['observed']} defects, "
-                    f"{a['expected']:.2f} expected, p = {a['pValue']:.2g}; {drivers}"
+                    f"{a['date']} {a['marketplaceId']} {a['channel']} {a['detector']}: {a['observed']} defects"
+                    f"{since}, {a['expected']:.2f} expected, p = {a['pValue']:.2g}; {drivers}"
                 )
         return 0
     if args.command == "check":

@@ -120,8 +120,13 @@ def alarms_html(alarms: list[dict], limit: int = 40) -> str:
             for k, v in a["drivers"].items()
             if v
         )
+        since = (
+            f'<br><span class="muted">since {esc(a["windowStart"])}</span>'
+            if a.get("windowStart", a["date"]) != a["date"]
+            else ""
+        )
         rows.append(
-            f"<tr><td>{esc(a['date'])}</td><td>{esc(marketplace_label(a['marketplaceId']))}</td><td>{esc(a['channel'])}</td>"
+            f"<tr><td>{esc(a['date'])}{since}</td><td>{esc(marketplace_label(a['marketplaceId']))}</td><td>{esc(a['channel'])}</td>"
             f"<td>{esc(a['detector'])}</td><td>{a['observed']}</td><td>{a['expected']:.2f}</td>"
             f"<td>{a['pValue']:.2g}</td><td>{drv}</td></tr>"
         )

@@ -19,7 +19,7 @@ from dataclasses import dataclass
 
 import numpy as np
 import polars as pl
-from scipy.stats import binom
+from scipy.stats import binom, poisson
 
 from analysis import defects as dfx
 from analysis.sources import Dataset
@@ -120,16 +120,25 @@ def glr(d: np.ndarray, n: np.ndarray, p0, window: int, h: float) -> tuple[np.nda
     expected defects of the window: D ln(D / E) - (D - E) when D > E, else 0. It needs no guess of
     the spike's size (the CUSUM assumes one) and forgets a spike once it has left the window.
     spike-statistics.md cites the Bernoulli GLR moving-window chart beating CUSUM and EWMA."""
+    stat, _ = glr_windows(d, n, p0, window)
+    return stat, stat >= h
+
+
+def glr_windows(d: np.ndarray, n: np.ndarray, p0, window: int) -> tuple[np.ndarray, np.ndarray]:
+    """The GLR statistic per day and the length (days) of the window that gives it."""
     p0 = np.broadcast_to(np.asarray(p0, dtype=float), d.shape)
     e = p0 * np.asarray(n, dtype=float)
     cd = np.concatenate([[0.0], np.cumsum(d, dtype=float)])
     ce = np.concatenate([[0.0], np.cumsum(e)])
     stat = np.zeros(len(d))
+    best = np.ones(len(d), dtype=int)
     for w in range(1, window + 1):
         t = np.arange(w - 1, len(d))
         g = poisson_glr(cd[t + 1] - cd[t + 1 - w], ce[t + 1] - ce[t + 1 - w])
-        stat[t] = np.maximum(stat[t], g)
-    return stat, stat >= h
+        better = g > stat[t]
+        stat[t] = np.where(better, g, stat[t])
+        best[t] = np.where(better, w, best[t])
+    return stat, best
 
 
 def poisson_glr(big_d: np.ndarray, big_e: np.ndarray) -> np.ndarray:
@@ -318,10 +327,16 @@ def detect(
             "laney": laney(d, nn, p0_t, settings.laney_k, sz)[:2],
             "glr": glr(d, nn, p0_t, settings.glr_window, settings.glr_h),
         }
+        glr_width = glr_windows(d, nn, p0_t, settings.glr_window)[1]
+        expected = nn * p0_t
         for det, (stat, alarm) in results.items():
             for i, day in enumerate(days):
                 if day < first or not alarm[i] or not tested[i]:
                     continue
+                # the GLR speaks for its window: the defects and expectation of those days
+                w = int(glr_width[i]) if det == "glr" else 1
+                obs, exp_ = float(d[i - w + 1 : i + 1].sum()), float(expected[i - w + 1 : i + 1].sum())
+                p_value = float(poisson.sf(obs - 1, exp_)) if det == "glr" else float(pvals[i])
                 alarms.append(
                     {
                         "date": day.isoformat(),
@@ -329,9 +344,10 @@ def detect(
                         "channel": ch,
                         "detector": det,
                         "basis": basis,
-                        "observed": int(d[i]),
-                        "expected": float(nn[i] * p0_t[i]),
-                        "pValue": float(pvals[i]),
+                        "windowStart": days[i - w + 1].isoformat(),
+                        "observed": int(obs),
+                        "expected": exp_,
+                        "pValue": p_value,
                         "statistic": float(stat[i]),
                         "baselineRate": float(p0[i]),
                         "orders": float(n[i]),

@@ -164,6 +164,10 @@ def test_spikes_cli_json(sample_dir):
         } <= set(a)
         assert a["detector"] in spikes.DETECTORS
         assert "2026-09-03" <= a["date"] <= "2026-09-30"
+        # the GLR speaks for the window that fired (up to 7 days), the others for their day
+        start, day = dt.date.fromisoformat(a["windowStart"]), dt.date.fromisoformat(a["date"])
+        assert 0 <= (day - start).days < (spikes.Settings().glr_window if a["detector"] == "glr" else 1)
+    assert any(a["windowStart"] != a["date"] for a in doc["alarms"] if a["detector"] == "glr")
     keys = [(a["date"], a["marketplaceId"], a["channel"], a["detector"]) for a in doc["alarms"]]
     assert len(keys) == len(set(keys))  # one entry per alarm day and detector
 
