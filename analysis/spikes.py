@@ -38,6 +38,7 @@ class Settings:
     most powerful there, is the one to watch."""
 
     pchart_alpha: float = 0.0033
+    order_pchart_alpha: float = 0.0012  # the order basis tests the last 7 order days every day
     cusum_ratio: float = 3.0  # p1 = ratio * p0
     cusum_h: float = 4.2
     ewma_lambda: float = 0.2
@@ -321,7 +322,10 @@ def detect(
         sz = laney(d[base][-BASELINE_DAYS:], nn[base][-BASELINE_DAYS:], p0_t[base][-BASELINE_DAYS:], 1.0)[2]
         pvals = pchart(d, nn, p0_t, 1.0)[0]
         results = {
-            "p-chart": (pvals, pvals < settings.pchart_alpha),
+            "p-chart": (
+                pvals,
+                pvals < (settings.order_pchart_alpha if basis == "order" else settings.pchart_alpha),
+            ),
             "cusum": cusum(d, nn, p0_t, settings.cusum_ratio, settings.cusum_h),
             "ewma": (lambda r: (r[0], r[2]))(ewma(d, nn, p0_t, settings.ewma_lambda, settings.ewma_l)),
             "laney": laney(d, nn, p0_t, settings.laney_k, sz)[:2],

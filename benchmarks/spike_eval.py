@@ -226,12 +226,14 @@ class Detector:
         return self.lo + x * (self.hi - self.lo)
 
 
-SHIPPED = {
+SHIPPED = {  # the Settings field each detector runs with in `spikes.detect`
     "p-chart": "pchart_alpha",
     "cusum": "cusum_h",
     "ewma": "ewma_l",
     "laney": "laney_k",
     "glr": "glr_h",
+    "p-chart (order day)": "order_pchart_alpha",
+    "glr (order day)": "glr_h",
 }
 
 

@@ -92,3 +92,24 @@ def test_spike_eval_order_day_limit():
         fresh = np.concatenate([se.order_limit_null(rng, mu, m) for _ in range(3)])
         years = 3 * se.LIMIT_YEARS
         assert 0.7 < se.expected_episodes(fresh, c, gamma) / years < 1.3
+
+
+def test_shipped_defaults_keep_false_alarms_down():
+    """The defaults in spikes.Settings, run on spike-free simulated accounts as the evaluation
+    runs them: about 1 false alarm per account-year at most (400 accounts: some noise)."""
+    import numpy as np
+
+    from analysis import spikes
+
+    se = _load_eval()
+    rng = np.random.default_rng(11)
+    null = [se.simulate(rng, v, p0, None, "arrival") for v, p0 in se.accounts(rng, 400)]
+    for det in se.detectors():
+        field = se.SHIPPED.get(det.name)
+        if field is None:
+            continue
+        rate = se.false_alarms(det, null, getattr(spikes.Settings(), field)).mean()
+        assert rate <= 1.25, (det.name, rate)
+    # and the evaluation can tell: a GLR threshold of 3 raises several a year
+    glr = next(d for d in se.detectors() if d.name == "glr")
+    assert se.false_alarms(glr, null, 3.0).mean() > 2
