@@ -122,7 +122,7 @@ def alarms_html(alarms: list[dict], limit: int = 40) -> str:
         )
         since = (
             f'<br><span class="muted">since {esc(a["windowStart"])}</span>'
-            if a.get("windowStart", a["date"]) != a["date"]
+            if a["windowStart"] != a["date"]
             else ""
         )
         rows.append(

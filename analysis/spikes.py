@@ -246,7 +246,12 @@ def nowcast(series: pl.DataFrame, cdf: np.ndarray, as_of: dt.date) -> pl.DataFra
 def baseline_rate(d: np.ndarray, n: np.ndarray) -> float:
     """The account's own rate over the baseline days (with a floor of 1 in 10,000 and a prior of
     half a defect, so a spotless history does not make every defect an alarm)."""
-    return min(max((d.sum() + 0.5) / (n.sum() + 1.0), 1e-4), 0.5)
+    return float(rate_with_prior(d.sum(), n.sum()))
+
+
+def rate_with_prior(defects, orders):
+    """(defects + 1/2) / (orders + 1), kept within [1 in 10,000, 1/2]: the baseline formula."""
+    return np.clip((defects + 0.5) / (orders + 1.0), 1e-4, 0.5)
 
 
 def baseline_rates(
@@ -272,8 +277,7 @@ def baseline_rates(
     short = cu[hi] - cu[lo] < min_days
     hi = np.where(short, t, hi)
     lo = np.where(short, np.maximum(t - days, 0), lo)
-    rate = (cd[hi] - cd[lo] + 0.5) / (cn[hi] - cn[lo] + 1.0)
-    return np.clip(rate, 1e-4, 0.5)
+    return rate_with_prior(cd[hi] - cd[lo], cn[hi] - cn[lo])
 
 
 def detect(
@@ -329,10 +333,11 @@ def detect(
             "cusum": cusum(d, nn, p0_t, settings.cusum_ratio, settings.cusum_h),
             "ewma": (lambda r: (r[0], r[2]))(ewma(d, nn, p0_t, settings.ewma_lambda, settings.ewma_l)),
             "laney": laney(d, nn, p0_t, settings.laney_k, sz)[:2],
-            "glr": glr(d, nn, p0_t, settings.glr_window, settings.glr_h),
         }
-        glr_width = glr_windows(d, nn, p0_t, settings.glr_window)[1]
+        glr_stat, glr_width = glr_windows(d, nn, p0_t, settings.glr_window)
+        results["glr"] = (glr_stat, glr_stat >= settings.glr_h)
         expected = nn * p0_t
+        drivers: dict[dt.date, dict] = {}  # one lookup per alarm day, shared by its detectors
         for det, (stat, alarm) in results.items():
             for i, day in enumerate(days):
                 if day < first or not alarm[i] or not tested[i]:
@@ -341,6 +346,8 @@ def detect(
                 w = int(glr_width[i]) if det == "glr" else 1
                 obs, exp_ = float(d[i - w + 1 : i + 1].sum()), float(expected[i - w + 1 : i + 1].sum())
                 p_value = float(poisson.sf(obs - 1, exp_)) if det == "glr" else float(pvals[i])
+                if day not in drivers:
+                    drivers[day] = _drivers(table, mkt, ch, day, basis)
                 alarms.append(
                     {
                         "date": day.isoformat(),
@@ -355,7 +362,7 @@ def detect(
                         "statistic": float(stat[i]),
                         "baselineRate": float(p0[i]),
                         "orders": float(n[i]),
-                        "drivers": _drivers(table, mkt, ch, day, basis),
+                        "drivers": drivers[day],
                     }
                 )
     return sorted(alarms, key=lambda a: (a["date"], a["marketplaceId"], a["channel"], a["detector"]))

@@ -139,7 +139,7 @@ def order_view(delays: np.ndarray, n: np.ndarray) -> tuple[np.ndarray, np.ndarra
         k, o = at_age(a)
         base_d += k
         base_n += o * CDF[min(a, MAX_DELAY - 1)]
-    return known, orders, np.clip((base_d + 0.5) / (base_n + 1.0), 1e-4, 0.5)
+    return known, orders, spikes.rate_with_prior(base_d, base_n)
 
 
 # ----------------------------------------------------------------------------- detectors
