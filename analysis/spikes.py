@@ -28,7 +28,8 @@ BASELINE_DAYS = 91
 BASELINE_LAG = 28
 EXPOSURE_DAYS = 28
 LANEY_MIN_EXPECTED = 5.0
-ORDER_MIN_SHARE = 0.02  # order basis: days younger than this share of defects arrived are not tested
+ORDER_MIN_SHARE = 0.02  # order basis: days with less of their defects arrived are not tested (but
+# they count in the GLR's windows, which are at least `order_glr_min_window` order days long)
 
 
 @dataclass(frozen=True)
@@ -46,6 +47,11 @@ class Settings:
     laney_k: float = 2.1
     glr_window: int = 7
     glr_h: float = 5.0
+    # order basis: windows of 4 to 7 order days, the 4-day one (a bad batch found within 3 days
+    # of its first order day) at order_glr_h, longer ones need order_glr_penalty more
+    order_glr_min_window: int = 4
+    order_glr_penalty: float = 2.5
+    order_glr_h: float = 3.8
     naive_days: int = 7
     naive_target: float = 0.01
 
@@ -125,17 +131,24 @@ def glr(d: np.ndarray, n: np.ndarray, p0, window: int, h: float) -> tuple[np.nda
     return stat, stat >= h
 
 
-def glr_windows(d: np.ndarray, n: np.ndarray, p0, window: int) -> tuple[np.ndarray, np.ndarray]:
-    """The GLR statistic per day and the length (days) of the window that gives it."""
-    p0 = np.broadcast_to(np.asarray(p0, dtype=float), d.shape)
-    e = p0 * np.asarray(n, dtype=float)
-    cd = np.concatenate([[0.0], np.cumsum(d, dtype=float)])
-    ce = np.concatenate([[0.0], np.cumsum(e)])
-    stat = np.zeros(len(d))
-    best = np.ones(len(d), dtype=int)
-    for w in range(1, window + 1):
+def glr_windows(
+    d: np.ndarray, n: np.ndarray, p0, window: int, *, min_window: int = 1, penalty: float = 0.0
+) -> tuple[np.ndarray, np.ndarray]:
+    """The GLR statistic per day and the length (days) of the window that gives it: windows of
+    `min_window` to `window` days ending that day (along the first axis: 2-D arrays are several
+    series side by side), those longer than `min_window` with `penalty` deducted."""
+    d = np.asarray(d, dtype=float)
+    e = np.broadcast_to(np.asarray(p0, dtype=float), d.shape) * np.asarray(n, dtype=float)
+    zero = np.zeros((1,) + d.shape[1:])
+    cd = np.concatenate([zero, np.cumsum(d, axis=0)])
+    ce = np.concatenate([zero, np.cumsum(e, axis=0)])
+    stat = np.zeros(d.shape)
+    best = np.full(d.shape, min_window, dtype=int)
+    for w in range(min_window, window + 1):
         t = np.arange(w - 1, len(d))
-        g = poisson_glr(cd[t + 1] - cd[t + 1 - w], ce[t + 1] - ce[t + 1 - w])
+        g = poisson_glr(cd[t + 1] - cd[t + 1 - w], ce[t + 1] - ce[t + 1 - w]) - (
+            penalty if w > min_window else 0.0
+        )
         better = g > stat[t]
         stat[t] = np.where(better, g, stat[t])
         best[t] = np.where(better, w, best[t])
@@ -295,8 +308,11 @@ def detect(
     seller sees in real time. `basis="order"`: defects by order day against orders of that day,
     the expectation scaled by the share of defects that has arrived at that age (the nowcast),
     so an order-day spike is dated where it began: the baseline comes from order days with at
-    least 20 % of their defects arrived, and days with less than ORDER_MIN_SHARE arrived are left
-    out (benchmarks/spike_eval.py measures this basis run each day on the days known then).
+    least 20 % of their defects arrived; the p-chart, CUSUM, EWMA and Laney leave out days with
+    less than ORDER_MIN_SHARE arrived, while the GLR's windows (4 to 7 order days, the longer
+    ones at a penalty: `order_glr_*` settings) count every known defect. An alarm on the last
+    day is what a daily run would raise that day; benchmarks/spike_eval.py measures the order
+    basis so, each day on the days known then.
     """
     s = series if series is not None else daily_series(data, as_of)
     first = first or as_of - dt.timedelta(days=27)
@@ -318,7 +334,19 @@ def detect(
         tested = (n > 0) & (share >= ORDER_MIN_SHARE)
         p0 = baseline_rates(d, n * share, usable)
         p0_t = np.clip(p0 * share, 1e-6, 0.5)
-        d = np.where(tested, d, 0.0)  # days not tested weigh nothing in any detector
+        # the order basis's GLR windows are long enough to hold the youngest days too
+        order = basis == "order"
+        glr_n = np.maximum(n, 1.0) * (n > 0)
+        glr_stat, glr_width = glr_windows(
+            d,
+            glr_n,
+            p0_t,
+            settings.glr_window,
+            min_window=settings.order_glr_min_window if order else 1,
+            penalty=settings.order_glr_penalty if order else 0.0,
+        )
+        glr_d = d
+        d = np.where(tested, d, 0.0)  # days not tested weigh nothing in the other detectors
         nn = np.where(tested, np.maximum(n, 1.0), 0.0)
         base = np.array([day < first for day in days]) & usable
         if base.sum() < 14:
@@ -334,17 +362,21 @@ def detect(
             "ewma": (lambda r: (r[0], r[2]))(ewma(d, nn, p0_t, settings.ewma_lambda, settings.ewma_l)),
             "laney": laney(d, nn, p0_t, settings.laney_k, sz)[:2],
         }
-        glr_stat, glr_width = glr_windows(d, nn, p0_t, settings.glr_window)
-        results["glr"] = (glr_stat, glr_stat >= settings.glr_h)
+        results["glr"] = (
+            glr_stat,
+            glr_stat >= (settings.order_glr_h if order else settings.glr_h),
+        )
         expected = nn * p0_t
+        glr_expected = glr_n * p0_t
         drivers: dict[dt.date, dict] = {}  # one lookup per alarm day, shared by its detectors
         for det, (stat, alarm) in results.items():
             for i, day in enumerate(days):
-                if day < first or not alarm[i] or not tested[i]:
+                if day < first or not alarm[i] or not (tested[i] or det == "glr"):
                     continue
                 # the GLR speaks for its window: the defects and expectation of those days
                 w = int(glr_width[i]) if det == "glr" else 1
-                obs, exp_ = float(d[i - w + 1 : i + 1].sum()), float(expected[i - w + 1 : i + 1].sum())
+                dd, ee = (glr_d, glr_expected) if det == "glr" else (d, expected)
+                obs, exp_ = float(dd[i - w + 1 : i + 1].sum()), float(ee[i - w + 1 : i + 1].sum())
                 p_value = float(poisson.sf(obs - 1, exp_)) if det == "glr" else float(pvals[i])
                 if day not in drivers:
                     drivers[day] = _drivers(table, mkt, ch, day, basis)

@@ -10,8 +10,10 @@ Detectors run each day on what is known that day, as `analysis.spikes.detect` do
   before; baseline the account's own rate over the 91 days that end 28 days before
   (`spikes.baseline_rates`);
 - order basis ("order day"): the defects of each of the last 7 order days that have arrived so
-  far, against orders x baseline x the share of defects arrived at that age (days with less
-  than `spikes.ORDER_MIN_SHARE` arrived left out); the baseline from order days 29-119 days old.
+  far, against orders x baseline x the share of defects arrived at that age; the baseline from
+  order days 29-119 days old. The p-chart leaves out days with less than
+  `spikes.ORDER_MIN_SHARE` arrived; the GLR tests windows of the last 4 to 7 order days with
+  every known defect, the longer windows at a penalty (`--order-min-window`, `--order-penalty`).
 
 1. Calibration: on spike-free accounts, each detector's threshold is set (by bisection) to the
    most sensitive value that raises at most 1 false alarm per account-year in every band of
@@ -172,21 +174,26 @@ def _score(name: str, a: Account) -> np.ndarray:
 
 def _order_terms(a: Account) -> tuple[np.ndarray, np.ndarray]:
     """Per age: the defects known and the defects expected (orders x baseline x share arrived),
-    ages with less than ORDER_MIN_SHARE arrived left out, as `spikes.detect` leaves them out."""
+    ages with less than ORDER_MIN_SHARE arrived left out, as `spikes.detect`'s p-chart does."""
     share = CDF[:ORDER_AGES]
     use = (share >= spikes.ORDER_MIN_SHARE)[:, None]
     return np.where(use, a.known, 0.0), np.where(use, a.orders * share[:, None] * a.base_order, 0.0)
 
 
 def order_glr(a: Account) -> np.ndarray:
-    """The GLR on the order basis, run each day on what is known that day: the windows of the
-    last 1 to glr_window order days (a spike that began w days ago)."""
-    known, expected = _order_terms(a)
-    ck = np.vstack([np.zeros(len(a.d)), np.cumsum(known, axis=0)])
-    ce = np.vstack([np.zeros(len(a.d)), np.cumsum(expected, axis=0)])
-    return np.max(
-        [spikes.poisson_glr(ck[w], ce[w]) for w in range(1, min(S.glr_window, ORDER_AGES) + 1)], axis=0
+    """The GLR on the order basis, run each day on what is known that day: `spikes.glr_windows`
+    with the order-basis settings on the last 7 order days (oldest first), the windows ending at
+    the newest; every known defect counts, however young its order day."""
+    expected = a.orders * CDF[:ORDER_AGES, None] * a.base_order
+    stat, _ = spikes.glr_windows(
+        a.known[::-1],
+        expected[::-1],
+        1.0,
+        min(S.glr_window, ORDER_AGES),
+        min_window=S.order_glr_min_window,
+        penalty=S.order_glr_penalty,
     )
+    return stat[-1]
 
 
 def order_pchart(a: Account) -> np.ndarray:
@@ -233,7 +240,7 @@ SHIPPED = {  # the Settings field each detector runs with in `spikes.detect`
     "laney": "laney_k",
     "glr": "glr_h",
     "p-chart (order day)": "order_pchart_alpha",
-    "glr (order day)": "glr_h",
+    "glr (order day)": "order_glr_h",
 }
 
 
@@ -398,6 +405,8 @@ def main() -> None:
     ap.add_argument("--scenario", choices=("arrival", "order", "both"), default="both")
     ap.add_argument("--seed", type=int, default=1)
     ap.add_argument("--glr-window", type=int, default=spikes.Settings.glr_window)
+    ap.add_argument("--order-min-window", type=int, default=spikes.Settings.order_glr_min_window)
+    ap.add_argument("--order-penalty", type=float, default=spikes.Settings.order_glr_penalty)
     ap.add_argument("--cusum-ratio", type=float, default=spikes.Settings.cusum_ratio)
     ap.add_argument("--ewma-lambda", type=float, default=spikes.Settings.ewma_lambda)
     ap.add_argument(
@@ -411,7 +420,11 @@ def main() -> None:
     t0 = time.perf_counter()
     global S
     S = spikes.Settings(
-        glr_window=args.glr_window, cusum_ratio=args.cusum_ratio, ewma_lambda=args.ewma_lambda
+        glr_window=args.glr_window,
+        order_glr_min_window=args.order_min_window,
+        order_glr_penalty=args.order_penalty,
+        cusum_ratio=args.cusum_ratio,
+        ewma_lambda=args.ewma_lambda,
     )
 
     null = [simulate(rng, v, p0, None, "arrival") for v, p0 in accounts(rng, args.accounts)]

@@ -3,6 +3,8 @@
 import subprocess
 import sys
 
+import pytest
+
 from analysis import config
 
 
@@ -113,3 +115,39 @@ def test_shipped_defaults_keep_false_alarms_down():
     # and the evaluation can tell: a GLR threshold of 3 raises several a year
     glr = next(d for d in se.detectors() if d.name == "glr")
     assert se.false_alarms(glr, null, 3.0).mean() > 2
+
+
+def test_spike_eval_order_glr_by_hand():
+    """The evaluation's order-day GLR on one day: the last 4 order days (ages 0-3, the youngest
+    counted although few of their defects have arrived) against longer windows less the penalty."""
+    import math
+    from types import SimpleNamespace
+
+    import numpy as np
+
+    from analysis import spikes
+
+    se = _load_eval()
+    pen = spikes.Settings().order_glr_penalty
+    share = np.cumsum(se.F)[:7]  # 100 orders a day x 1 % x share arrived = share
+
+    def by_hand(k: np.ndarray) -> tuple[float, int]:
+        g = {}
+        for w in range(4, 8):
+            big_d, big_e = k[:w].sum(), share[:w].sum()
+            g[w] = big_d * math.log(big_d / big_e) - (big_d - big_e) - (pen if w > 4 else 0.0)
+        best = max(g, key=g.get)
+        return g[best], best
+
+    def run(k: np.ndarray) -> float:
+        a = SimpleNamespace(known=k[:, None], orders=np.full((7, 1), 100.0), base_order=np.array([0.01]))
+        return float(se.order_glr(a)[0])
+
+    recent = np.array([0, 1, 1, 2, 0, 0, 3], dtype=float)  # ages 0..6
+    assert by_hand(recent)[1] == 4 and run(recent) == pytest.approx(by_hand(recent)[0])
+    older = np.array([0, 0, 0, 1, 0, 1, 8], dtype=float)  # the week-old day: the 7-day window
+    assert by_hand(older)[1] == 7 and run(older) == pytest.approx(by_hand(older)[0])
+    # the defect at age 1 counts: without it the 4-day window holds 3 defects, not 4
+    young_removed = recent.copy()
+    young_removed[1] = 0
+    assert run(young_removed) < run(recent)

@@ -84,6 +84,30 @@ def test_glr_by_hand():
     assert g2[2] == pytest.approx(4 * math.log(2) - 2)
 
 
+def test_glr_windows_min_window_and_penalty_by_hand():
+    """The order basis's GLR: windows of min_window to window days; longer ones pay a penalty."""
+    n = np.full(5, 100)
+    d = np.array([0, 0, 4, 4, 4])
+    # day 4 (E = 1 a day): {3, 4}: 8 ln 4 - 6 = 5.0904; {2, 3, 4}: 12 ln 4 - 9 = 7.6355
+    two, three = 8 * math.log(4) - 6, 12 * math.log(4) - 9
+    assert two == pytest.approx(5.0904, abs=1e-4) and three == pytest.approx(7.6355, abs=1e-4)
+    stat, width = spikes.glr_windows(d, n, 0.01, 3, min_window=2, penalty=1.0)
+    assert stat[4] == pytest.approx(three - 1) and width[4] == 3
+    stat, width = spikes.glr_windows(d, n, 0.01, 3, min_window=2, penalty=3.0)
+    assert stat[4] == pytest.approx(two) and width[4] == 2  # 7.64 - 3 < 5.09: the short one
+    # no 1-day window: day 2 alone (4 ln 4 - 3 = 2.545) is not tested, {1, 2} is: 4 ln 2 - 2
+    assert stat[2] == pytest.approx(4 * math.log(2) - 2) and stat[0] == 0.0
+    # a penalized longer window below zero does not pull the statistic under 0
+    quiet = spikes.glr_windows(np.array([1, 0, 0]), np.full(3, 100), 0.01, 3, min_window=2, penalty=1.0)
+    assert quiet[0].tolist() == [0.0, 0.0, 0.0]
+    # several series side by side (the evaluation's order days as known each day): column-wise
+    d2 = np.column_stack([d, d[::-1]])
+    both = spikes.glr_windows(d2, np.full((5, 2), 100), 0.01, 3, min_window=2, penalty=1.0)[0]
+    for j in range(2):
+        alone = spikes.glr_windows(d2[:, j], n, 0.01, 3, min_window=2, penalty=1.0)[0]
+        assert both[:, j] == pytest.approx(alone)
+
+
 def test_baseline_rates_lag_and_window():
     """Day t's baseline: (defects + 1/2) / (orders + 1) over days [t - lag - days, t - lag)."""
     d = np.array([1, 0, 2, 0, 0, 5, 0, 0], dtype=float)
