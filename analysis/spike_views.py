@@ -151,12 +151,12 @@ class SpikeExplorer(ViewPanel):
             spikes.daily_series(data, as_of), spikes.delay_distribution(data, as_of), as_of
         )
         self.table = defects.defect_table(data, as_of).filter(pl.col("defect_kind") != "return")
-        keys = (
+        self.keys = (
             self.series.select("marketplace_id", "channel").unique().sort("marketplace_id", "channel").rows()
         )
         self.controls = {
             "series": w.Dropdown(
-                options=[(f"{marketplace_label(m)} {c}", (m, c)) for m, c in keys], description="Series"
+                options=[(f"{marketplace_label(m)} {c}", (m, c)) for m, c in self.keys], description="Series"
             ),
             "detector": w.Dropdown(options=list(spikes.DETECTORS), value="glr", description="Detector"),
             "sensitivity": w.FloatLogSlider(
@@ -178,10 +178,8 @@ class SpikeExplorer(ViewPanel):
         if not alarm:
             return "<p>Pick an alarm to see the defects behind it.</p>"
         day = dt.date.fromisoformat(alarm["date"])
-        t = self.table.filter(
-            (pl.col("marketplace_id") == alarm["marketplaceId"])
-            & pl.col("channel").str.contains(alarm["channel"])
-            & pl.col("defect_date").is_between(day - dt.timedelta(days=6), day)
+        t = spikes.defects_behind(
+            self.table, alarm["marketplaceId"], alarm["channel"], day, alarm.get("basis", "arrival")
         )
         return f"<h3>Defects behind the alarm of {esc(day)}</h3>" + table_html(
             t,
@@ -230,9 +228,7 @@ class SpikeExplorer(ViewPanel):
 
         first = self.as_of - dt.timedelta(days=self.days - 1)
         alarms = spikes.detect(self.data, self.as_of, first=first, series=self.series)
-        for mkt, ch in (
-            self.series.select("marketplace_id", "channel").unique().sort("marketplace_id", "channel").rows()
-        ):
+        for mkt, ch in self.keys:
             display(control_chart(self.series, alarms, mkt, ch, self.days))
             display(nowcast_chart(self.series, mkt, ch))
         display(HTML(alarms_html(alarms)))

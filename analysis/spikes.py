@@ -173,28 +173,22 @@ def naive(d: np.ndarray, n: np.ndarray, days: int, target: float) -> np.ndarray:
 # ----------------------------------------------------------------------------- series
 
 
+# the channel as the series name it: AFN (FBA) or MFN (seller-fulfilled)
+_CH = pl.when(pl.col("channel").str.contains("MFN")).then(pl.lit("MFN")).otherwise(pl.lit("AFN")).alias("ch")
+
+
 def daily_series(data: Dataset, as_of: dt.date) -> pl.DataFrame:
     """Per marketplace, channel and day: orders, ODR defects by arrival day, ODR defects by order
     day (known on `as_of`), exposure (mean daily orders of the 28 days before)."""
     t = dfx.defect_table(data, as_of)
     odr = t.filter(pl.col("why_not_counted").is_null() | pl.col("why_not_counted").str.contains("window"))
-    odr = odr.filter(pl.col("defect_kind") != "return").with_columns(
-        pl.when(pl.col("channel").str.contains("MFN"))
-        .then(pl.lit("MFN"))
-        .otherwise(pl.lit("AFN"))
-        .alias("ch")
-    )
+    odr = odr.filter(pl.col("defect_kind") != "return").with_columns(_CH)
     first_arrival = odr.group_by("order_id", "marketplace_id", "ch").agg(
         pl.col("defect_date").min(), pl.col("purchase_day").first()
     )
     facts = dfx.order_facts(data).filter(pl.col("order_status") != "cancelled")
     orders = (
-        facts.with_columns(
-            pl.when(pl.col("channel").str.contains("MFN"))
-            .then(pl.lit("MFN"))
-            .otherwise(pl.lit("AFN"))
-            .alias("ch")
-        )
+        facts.with_columns(_CH)
         .group_by("marketplace_id", "ch", pl.col("purchase_day").alias("day"))
         .len("orders")
     )
@@ -317,12 +311,13 @@ def detect(
     s = series if series is not None else daily_series(data, as_of)
     first = first or as_of - dt.timedelta(days=27)
     table = dfx.defect_table(data, as_of).filter(pl.col("defect_kind") != "return")
-    cdf = delay_distribution(data, as_of) if basis == "order" else None
+    order = basis == "order"
+    cdf = delay_distribution(data, as_of) if order else None
     alarms: list[dict] = []
     for (mkt, ch), g in s.group_by("marketplace_id", "channel", maintain_order=True):
         g = g.sort("day")
         days = g["day"].to_list()
-        if basis == "order":
+        if order:
             d = g["by_order_day"].to_numpy().astype(float)
             n = g["orders"].to_numpy().astype(float)
             share = np.array([cdf[min((as_of - day).days, len(cdf) - 1)] for day in days])
@@ -334,48 +329,43 @@ def detect(
         tested = (n > 0) & (share >= ORDER_MIN_SHARE)
         p0 = baseline_rates(d, n * share, usable)
         p0_t = np.clip(p0 * share, 1e-6, 0.5)
-        # the order basis's GLR windows are long enough to hold the youngest days too
-        order = basis == "order"
-        glr_n = np.maximum(n, 1.0) * (n > 0)
+        volume = np.where(n > 0, np.maximum(n, 1.0), 0.0)
+        # the order basis's GLR windows are long enough to hold the youngest days too; days not
+        # tested weigh nothing in the other detectors
         glr_stat, glr_width = glr_windows(
             d,
-            glr_n,
+            volume,
             p0_t,
             settings.glr_window,
             min_window=settings.order_glr_min_window if order else 1,
             penalty=settings.order_glr_penalty if order else 0.0,
         )
-        glr_d = d
-        d = np.where(tested, d, 0.0)  # days not tested weigh nothing in the other detectors
-        nn = np.where(tested, np.maximum(n, 1.0), 0.0)
+        d_tested, n_tested = np.where(tested, d, 0.0), np.where(tested, volume, 0.0)
         base = np.array([day < first for day in days]) & usable
         if base.sum() < 14:
             base = usable
-        sz = laney(d[base][-BASELINE_DAYS:], nn[base][-BASELINE_DAYS:], p0_t[base][-BASELINE_DAYS:], 1.0)[2]
-        pvals = pchart(d, nn, p0_t, 1.0)[0]
+        sz = laney(
+            d_tested[base][-BASELINE_DAYS:], n_tested[base][-BASELINE_DAYS:], p0_t[base][-BASELINE_DAYS:], 1.0
+        )[2]
+        pvals = pchart(d_tested, n_tested, p0_t, 1.0)[0]
         results = {
-            "p-chart": (
-                pvals,
-                pvals < (settings.order_pchart_alpha if basis == "order" else settings.pchart_alpha),
+            "p-chart": (pvals, pvals < (settings.order_pchart_alpha if order else settings.pchart_alpha)),
+            "cusum": cusum(d_tested, n_tested, p0_t, settings.cusum_ratio, settings.cusum_h),
+            "ewma": (lambda r: (r[0], r[2]))(
+                ewma(d_tested, n_tested, p0_t, settings.ewma_lambda, settings.ewma_l)
             ),
-            "cusum": cusum(d, nn, p0_t, settings.cusum_ratio, settings.cusum_h),
-            "ewma": (lambda r: (r[0], r[2]))(ewma(d, nn, p0_t, settings.ewma_lambda, settings.ewma_l)),
-            "laney": laney(d, nn, p0_t, settings.laney_k, sz)[:2],
+            "laney": laney(d_tested, n_tested, p0_t, settings.laney_k, sz)[:2],
+            "glr": (glr_stat, glr_stat >= (settings.order_glr_h if order else settings.glr_h)),
         }
-        results["glr"] = (
-            glr_stat,
-            glr_stat >= (settings.order_glr_h if order else settings.glr_h),
-        )
-        expected = nn * p0_t
-        glr_expected = glr_n * p0_t
         drivers: dict[dt.date, dict] = {}  # one lookup per alarm day, shared by its detectors
         for det, (stat, alarm) in results.items():
+            # the defects and expectation each detector saw: the GLR's include the untested days
+            dd, ee = (d, volume * p0_t) if det == "glr" else (d_tested, n_tested * p0_t)
             for i, day in enumerate(days):
                 if day < first or not alarm[i] or not (tested[i] or det == "glr"):
                     continue
                 # the GLR speaks for its window: the defects and expectation of those days
                 w = int(glr_width[i]) if det == "glr" else 1
-                dd, ee = (glr_d, glr_expected) if det == "glr" else (d, expected)
                 obs, exp_ = float(dd[i - w + 1 : i + 1].sum()), float(ee[i - w + 1 : i + 1].sum())
                 p_value = float(poisson.sf(obs - 1, exp_)) if det == "glr" else float(pvals[i])
                 if day not in drivers:
@@ -400,15 +390,22 @@ def detect(
     return sorted(alarms, key=lambda a: (a["date"], a["marketplaceId"], a["channel"], a["detector"]))
 
 
-def _drivers(table: pl.DataFrame, mkt: str, ch: str, day: dt.date, basis: str = "arrival") -> dict:
-    """Causes, SKUs and carriers of the defects behind an alarm: those that arrived in the 7 days
-    up to it, or (order basis) of the orders placed in those 7 days."""
+def defects_behind(
+    table: pl.DataFrame, mkt: str, ch: str, day: dt.date, basis: str = "arrival"
+) -> pl.DataFrame:
+    """The defects behind an alarm on `day`: those that arrived in the 7 days up to it, or
+    (order basis) those of the orders placed in those 7 days."""
     col = "defect_date" if basis == "arrival" else "purchase_day"
-    w = table.filter(
+    return table.filter(
         (pl.col("marketplace_id") == mkt)
         & pl.col("channel").str.contains(ch)
         & pl.col(col).is_between(day - dt.timedelta(days=6), day)
     )
+
+
+def _drivers(table: pl.DataFrame, mkt: str, ch: str, day: dt.date, basis: str = "arrival") -> dict:
+    """Causes, SKUs and carriers of the defects behind an alarm (`defects_behind`)."""
+    w = defects_behind(table, mkt, ch, day, basis)
 
     def top(col: str) -> list[dict]:
         c = w.group_by(col).len().sort(["len", col], descending=[True, False]).head(3)

@@ -40,7 +40,6 @@ import time
 from dataclasses import dataclass
 
 import numpy as np
-from scipy.stats import binom
 
 from analysis import spikes
 
@@ -201,10 +200,8 @@ def order_pchart(a: Account) -> np.ndarray:
     known, expected = _order_terms(a)
     p = np.ones(len(a.d))
     for age in range(ORDER_AGES):
-        n = np.maximum(np.rint(a.orders[age]), 1)
-        rate = np.clip(expected[age] / n, 1e-12, 0.5)
-        q = np.where(known[age] > 0, binom.sf(known[age] - 1, n, rate), 1.0)
-        p = np.minimum(p, q)
+        rate = np.clip(expected[age] / np.maximum(np.rint(a.orders[age]), 1), 1e-12, 0.5)
+        p = np.minimum(p, spikes.pchart(known[age], a.orders[age], rate, 1.0)[0])
     return -np.log10(np.maximum(p, 1e-300))
 
 

@@ -1,5 +1,6 @@
 """The benchmark scripts keep running (tiny sizes; their timings are never asserted)."""
 
+import functools
 import subprocess
 import sys
 
@@ -37,7 +38,9 @@ def test_spike_eval_runs_small():
     assert "limit (LR test, known spike)" in r.stdout and "false alarms/yr" in r.stdout
 
 
+@functools.cache
 def _load_eval():
+    """benchmarks/spike_eval.py as a module (once: it is a script, not a package)."""
     import importlib.util
 
     spec = importlib.util.spec_from_file_location(
@@ -52,16 +55,9 @@ def _load_eval():
 def test_spike_eval_limit_keeps_one_false_alarm_a_year():
     """The limit's threshold, checked on fresh spike-free years: about 1 false alarm a year,
     at low volume (discrete, randomized) and high volume alike."""
-    import importlib.util
-
     import numpy as np
 
-    spec = importlib.util.spec_from_file_location(
-        "spike_eval", config.PROJ_ROOT / "benchmarks" / "spike_eval.py"
-    )
-    se = importlib.util.module_from_spec(spec)
-    sys.modules["spike_eval"] = se  # dataclasses look their module up
-    spec.loader.exec_module(se)
+    se = _load_eval()
     rng = np.random.default_rng(3)
     for lam in (0.05, 2.0, 30.0):
         lam0 = np.full(se.WITHIN + 1, lam)
@@ -82,7 +78,7 @@ def test_spike_eval_order_day_limit():
     1 false alarm a year on fresh spike-free years."""
     import numpy as np
 
-    se = sys.modules.get("spike_eval") or _load_eval()
+    se = _load_eval()
     rng = np.random.default_rng(4)
     share = np.cumsum(se.F)
     for mu, m in ((0.5, 4), (40.0, 3)):
