@@ -13,6 +13,7 @@ import sys
 from pathlib import Path
 
 from analysis import config
+from analysis.errors import UsageError
 
 
 def _date(text: str) -> dt.date:
@@ -34,10 +35,22 @@ def _parser() -> argparse.ArgumentParser:
     s.add_argument("--seed", type=int, default=config.SAMPLE_SEED)
     s.add_argument("--end", type=_date, default=_date(config.SAMPLE_END_DATE), help="last day of the sample")
 
+    def settings_args(sp: argparse.ArgumentParser) -> None:
+        sp.add_argument(
+            "--config",
+            type=Path,
+            help="TOML settings: [metric id] window_days/lag_days/target, [spikes] thresholds, [report] options",
+        )
+        sp.add_argument(
+            "--allow-incomplete",
+            action="store_true",
+            help="compute an as-of day or period after the newest order day (marked incomplete)",
+        )
+
     def data_args(sp: argparse.ArgumentParser) -> None:
         sp.add_argument("--data", type=Path, required=True, help="folder of Seller Central exports")
         sp.add_argument("--marketplace", help="marketplace id for feedback rows whose order is unknown")
-        sp.add_argument("--config", type=Path, help="TOML file overriding windows, lags and targets")
+        settings_args(sp)
 
     mt = sub.add_parser("metrics", help="print the Account Health JSON document for one day")
     data_args(mt)
@@ -82,23 +95,49 @@ def _parser() -> argparse.ArgumentParser:
     )
     r.add_argument("--marketplace", default="all", help="marketplace id, or 'all'")
     r.add_argument("--out", type=Path, default=config.REPORTS_DIR)
+    settings_args(r)
     return p
 
 
 def main(argv: list[str] | None = None) -> int:
     args = _parser().parse_args(argv)
-    from analysis.sources import DataError
+    from analysis.errors import AnalysisError
 
     try:
         return _run(args)
-    except (DataError, ValueError, OSError) as exc:
+    except (AnalysisError, OSError) as exc:
         if args.debug:
             raise
         print(f"error: {exc}", file=sys.stderr)
         return 2
 
 
+def _settings(args: argparse.Namespace):
+    """The run's one settings object, from defaults and --config."""
+    from analysis import settings
+
+    return settings.build(
+        getattr(args, "config", None), allow_incomplete=getattr(args, "allow_incomplete", False)
+    )
+
+
+def _load(args: argparse.Namespace, run, as_of: dt.date | None = None):
+    """Read the data folder, warn about skipped files and absent inputs, and refuse what the data
+    cannot speak for (all rows of a kind set aside; an as-of day after the newest order)."""
+    from analysis import health, sources
+
+    data = sources.load(args.data, marketplace=args.marketplace)
+    _warn_skipped(data)
+    health.require_usable(data)
+    if as_of is not None:
+        health.require_covered(data, as_of, run)
+    for line in health.missing_input_lines(data, run.metrics):
+        print(f"warning: {line}", file=sys.stderr)
+    return data
+
+
 def _run(args: argparse.Namespace) -> int:
+    run = _settings(args)
     if args.command == "sample":
         from analysis import sample
 
@@ -108,23 +147,19 @@ def _run(args: argparse.Namespace) -> int:
     if args.command == "metrics":
         from analysis import health
 
-        res = health.account_health(
-            args.data, args.as_of, config_file=args.config, marketplace=args.marketplace
-        )
-        _warn_skipped(res.data)
+        res = health.account_health(_load(args, run, args.as_of), args.as_of, run)
         print(res.to_json())
         return 0
     if args.command == "history":
         return _history(args)
     if args.command == "defects":
-        from analysis import defects, sources
+        from analysis import defects
 
-        data = sources.load(args.data, marketplace=args.marketplace)
-        _warn_skipped(data)
+        data = _load(args, run, args.as_of)
         table = (
-            defects.breakdown(data, args.as_of, args.by)
+            defects.breakdown(data, args.as_of, args.by, run.metrics)
             if args.by
-            else defects.defect_table(data, args.as_of)
+            else defects.defect_table(data, args.as_of, run.metrics)
         )
         if args.format == "csv":
             _emit(table.write_csv(), args.out)
@@ -132,11 +167,10 @@ def _run(args: argparse.Namespace) -> int:
             _emit(json.dumps(table.to_dicts(), default=str, indent=1, ensure_ascii=False), args.out)
         return 0
     if args.command == "spikes":
-        from analysis import sources, spikes
+        from analysis import spikes
 
-        data = sources.load(args.data, marketplace=args.marketplace)
-        _warn_skipped(data)
-        alarms = spikes.detect(data, args.as_of, first=args.first, basis=args.basis)
+        data = _load(args, run, args.as_of)
+        alarms = spikes.detect(data, args.as_of, run.spikes, first=args.first, basis=args.basis)
         if args.format == "json":
             print(
                 json.dumps({"asOf": args.as_of.isoformat(), "basis": args.basis, "alarms": alarms}, indent=1)
@@ -156,10 +190,13 @@ def _run(args: argparse.Namespace) -> int:
                 )
         return 0
     if args.command == "check":
-        from analysis import sources
+        from analysis import health, sources
 
         data = sources.load(args.data, marketplace=args.marketplace)
         _warn_skipped(data)
+        for line in health.missing_input_lines(data, run.metrics):
+            print(f"warning: {line}", file=sys.stderr)
+        print(f"settings: {run.source}" + "".join(f"; {k} {v}" for k, v in run.to_dict()["metrics"].items()))
         for f in data.files:
             print(
                 f"{f.path.name}: {f.kind}, {f.rows} rows: {f.accepted} used, {f.quarantined} set aside, "
@@ -172,26 +209,36 @@ def _run(args: argparse.Namespace) -> int:
         print(f"{data.quarantine.height} rows set aside")
         return 1 if data.quarantine.height else 0
     if args.command == "report":
-        return _report(args)
+        return _report(args, run)
     raise AssertionError(args.command)
 
 
-def _report(args: argparse.Namespace) -> int:
-    from analysis import periods, reports
+def _report(args: argparse.Namespace, run) -> int:
+    from analysis import health, periods, reports, sources
 
+    data = sources.load(args.data)
+    health.require_usable(data)
+    newest = health.newest_order_day(data)
     if args.first or args.last:
         if not (args.first and args.last):
-            raise ValueError("--from and --to go together")
+            raise UsageError("--from and --to go together")
         labels = [p.label for p in periods.periods_between(args.first, args.last, args.every)]
         if not labels:
-            raise ValueError(f"no complete {args.every} between {args.first} and {args.last}")
+            raise UsageError(f"no complete {args.every} between {args.first} and {args.last}")
     elif args.month:
         labels = [periods.parse_period(args.month).label]
     else:
-        labels = [args.week or reports.default_week(args.data)]
+        labels = [args.week or periods.latest_complete_week(newest)]
+    for label in labels:  # refuse before anything is written
+        p = periods.parse_period(label)
+        health.require_covered(
+            data, p.as_of, run, f"{'week' if 'W' in p.label else 'month'} {p.label} (as of {p.as_of})"
+        )
     results, errors = reports.render_many(
         args.data,
         labels,
+        settings=run,
+        newest=newest,
         jobs=args.jobs,
         progress=sys.stderr.isatty(),
         marketplace=args.marketplace,
@@ -208,17 +255,17 @@ def _report(args: argparse.Namespace) -> int:
 
 
 def _history(args: argparse.Namespace) -> int:
-    from analysis import metrics, sources
+    from analysis import metrics
 
     if args.last < args.first:
-        raise ValueError("--to is before --from")
-    data = sources.load(args.data, marketplace=args.marketplace)
-    _warn_skipped(data)
-    defs = metrics.configured(None, args.config)
+        raise UsageError("--to is before --from")
+    run = _settings(args)
+    data = _load(args, run, args.last)
+    defs = run.metrics
     card = metrics.scorecard(metrics.history(data, args.first, args.last, defs), defs)
     if args.format == "parquet":
         if not args.out:
-            raise ValueError("--format parquet needs --out FILE")
+            raise UsageError("--format parquet needs --out FILE")
         card.write_parquet(args.out)
     elif args.format == "csv":
         text = card.write_csv()

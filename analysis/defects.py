@@ -14,6 +14,7 @@ from scipy.stats import beta as beta_dist
 
 from analysis import causes
 from analysis import metrics as m
+from analysis.errors import UsageError
 from analysis.sources import Dataset
 
 _TS = pl.Datetime("us", "UTC")
@@ -143,6 +144,10 @@ def _cause(kind: str, text: str | None) -> tuple[str, str]:
     return c.cause, ", ".join(c.words) or (text or "")
 
 
+TOO_RECENT = "order too recent: not yet in the ODR window"
+LEFT_WINDOW = "order already left the ODR window"
+
+
 def defect_table(data: Dataset, as_of: dt.date, defs: tuple[m.MetricDef, ...] = m.METRICS) -> pl.DataFrame:
     """One row per defect known on `as_of`, with its order's facts, cause and ODR standing
     (computed once per dataset, day and metric settings: reports ask for it several times)."""
@@ -191,9 +196,9 @@ def _defect_table(data: Dataset, as_of: dt.date, defs: tuple[m.MetricDef, ...]) 
         .when((pl.col("defect_kind") == "chargeback") & status.str.contains("seller-won|amazon-funded"))
         .then(pl.lit("chargeback ") + status.str.replace("service ", ""))
         .when(pl.lit(as_of) < enters)
-        .then(pl.lit("order too recent: not yet in the ODR window"))
+        .then(pl.lit(TOO_RECENT))
         .when(pl.lit(as_of) >= leaves)
-        .then(pl.lit("order already left the ODR window"))
+        .then(pl.lit(LEFT_WINDOW))
         .otherwise(pl.lit(None, pl.String))
     )
     return (
@@ -288,26 +293,30 @@ def breakdown(
     data: Dataset,
     as_of: dt.date,
     by: str,
+    defs: tuple[m.MetricDef, ...],
     *,
     first: dt.date | None = None,
     last: dt.date | None = None,
     defects: pl.DataFrame | None = None,
     marketplace: str | None = None,
     channel: str | None = None,
-    target: float = 0.01,
 ) -> pl.DataFrame:
     """Defective orders (ODR defects) by a dimension, over the orders behind them, with shrunk rates.
 
-    The default period is the ODR window of `as_of` (AFN definition); a SKU's rate is over the
-    orders that hold the SKU, a carrier's over the orders it carried, a cause's over all orders.
+    The default period is the ODR window of `as_of` (of `channel`, else the FBA definition), and
+    `p_above_target` is against that ODR's target; a SKU's rate is over the orders that hold the
+    SKU, a carrier's over the orders it carried, a cause's over all orders.
     """
     if by not in DIMENSIONS:
-        raise ValueError(f"cannot break down by {by}; use one of {', '.join(DIMENSIONS)}")
-    odr = next(d for d in m.METRICS if d.population == "order_defects")
+        raise UsageError(f"cannot break down by {by}; use one of {', '.join(DIMENSIONS)}")
+    odr = odr_def(defs, channel or "AFN")
     if first is None or last is None:
         first, last = odr.window(as_of)
-    t = defects if defects is not None else defect_table(data, as_of)
-    t = t.filter(pl.col("counts_toward_odr") & pl.col("purchase_day").is_between(first, last))
+    t = defects if defects is not None else defect_table(data, as_of, defs)
+    # an ODR defect of an order bought in [first, last], whether or not that order is in the ODR
+    # window of `as_of` (in the default period, exactly the defects that count toward the ODR)
+    window_only = pl.col("why_not_counted").is_in([TOO_RECENT, LEFT_WINDOW])
+    t = t.filter((pl.col("counts_toward_odr") | window_only) & pl.col("purchase_day").is_between(first, last))
     orders = orders_in(data, first, last)
     if marketplace:
         t, orders = (
@@ -348,7 +357,7 @@ def breakdown(
         return per.with_columns(
             pl.lit(None, pl.Float64).alias("shrunk_rate"), pl.lit(None, pl.Float64).alias("p_above_target")
         )
-    out = per if by == "cause" else shrink(per, target)
+    out = per if by == "cause" else shrink(per, odr.target)
     sort_by = "defects" if by == "cause" else "shrunk_rate"
     return (
         out.rename({key: "value"})
@@ -365,9 +374,13 @@ def orders_needed(defects: int, orders: int, target: float = 0.01) -> int:
     return max(0, needed - orders)
 
 
-def defective_orders(
-    data: Dataset, as_of: dt.date, defs: tuple[m.MetricDef, ...] = m.METRICS
-) -> pl.DataFrame:
+def odr_def(defs: tuple[m.MetricDef, ...], channel: str) -> m.MetricDef:
+    """The run's ODR definition of a channel ("AFN"/"MFN"; "AFN, MFN" counts as FBA)."""
+    ch = "MFN" if channel == "MFN" else "AFN"
+    return next(d for d in defs if d.population == "order_defects" and d.channel == ch)
+
+
+def defective_orders(data: Dataset, as_of: dt.date, defs: tuple[m.MetricDef, ...]) -> pl.DataFrame:
     """The orders counted as defective in the ODR window on `as_of`, one row per order and
     channel, with what the buyer said (for the report's drill-down)."""
     t = defect_table(data, as_of, defs).filter(pl.col("counts_toward_odr"))

@@ -12,9 +12,10 @@ import datetime as dt
 import altair as alt
 import polars as pl
 
-from analysis import causes, charts, defects, rolloff, triage
+from analysis import causes, charts, defects, rolloff, triage, wording
 from analysis.marketplaces import marketplace_label
 from analysis.report_views import esc, table_html
+from analysis.settings import Settings
 from analysis.sources import Dataset
 from analysis.widgets import ViewPanel
 
@@ -22,23 +23,26 @@ ALL = "all"
 
 
 class Explorer(ViewPanel):
-    def __init__(self, data: Dataset, as_of: dt.date, *, interactive: bool = True) -> None:
+    def __init__(
+        self, data: Dataset, as_of: dt.date, settings: Settings, *, interactive: bool = True
+    ) -> None:
         import ipywidgets as w
 
-        self.data, self.as_of, self.interactive = data, as_of, interactive
+        self.data, self.as_of, self.settings, self.interactive = data, as_of, settings, interactive
         self._init_panel()
-        self.table = defects.defect_table(data, as_of)
+        self.table = defects.defect_table(data, as_of, settings.metrics)
         self.triage = triage.triage(data, as_of)
-        self.calendar = rolloff.calendar(data, as_of)
-        days = self.table["purchase_day"].drop_nulls()
-        first = days.min() if days.len() else as_of
+        self.calendar = rolloff.calendar(data, as_of, settings.metrics)
+        # the default purchase dates are the (FBA) ODR window, so the rates equal
+        # `python -m analysis defects --by sku` for the same day and settings
+        first, last = defects.odr_def(settings.metrics, "AFN").window(as_of)
         mkts = sorted(self.table["marketplace_id"].drop_nulls().unique().to_list())
         skus = sorted(self.table["sku"].drop_nulls().unique().to_list())
         self.controls = {
             "marketplace": w.Dropdown(options=[ALL, *mkts], value=ALL, description="Marketplace"),
             "channel": w.Dropdown(options=[ALL, "AFN", "MFN"], value=ALL, description="Channel"),
             "start": w.DatePicker(value=first, description="Bought from"),
-            "end": w.DatePicker(value=as_of, description="Bought to"),
+            "end": w.DatePicker(value=last, description="Bought to"),
             "cause": w.Dropdown(options=[ALL, *causes.CAUSES], value=ALL, description="Cause"),
             "sku": w.Dropdown(options=[ALL, *skus], value=ALL, description="SKU"),
         }
@@ -70,6 +74,7 @@ class Explorer(ViewPanel):
             self.data,
             self.as_of,
             by,
+            self.settings.metrics,
             first=self.value("start"),
             last=self.value("end"),
             defects=self.table,
@@ -143,7 +148,7 @@ class Explorer(ViewPanel):
             "defects": "Defective",
             "rate": "Rate",
             "shrunk_rate": "Shrunk rate",
-            "p_above_target": "P(rate > 1 %)",
+            "p_above_target": f"P(rate > {wording.pct(defects.odr_def(self.settings.metrics, 'AFN').target, 1)})",
         }
         return {
             "pareto": self.pareto(odr) if odr.height else "<p>No defects for this selection.</p>",

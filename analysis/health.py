@@ -13,6 +13,9 @@ import polars as pl
 from analysis import metrics as m
 from analysis import populations, sources, stats
 from analysis.config import SCHEMA_FILE
+from analysis.errors import DataError, PeriodError, SettingsError
+from analysis.settings import Settings
+from analysis.settings import build as build_settings
 from analysis.snapshots import VIOLATION_KEYS, newest_for
 
 VIOLATION_WINDOW_DAYS = 180
@@ -28,7 +31,21 @@ class AccountHealth:
     scorecard: pl.DataFrame
     counts: pl.DataFrame
     data: sources.Dataset
-    metrics: tuple[m.MetricDef, ...]
+    settings: Settings
+
+    @property
+    def metrics(self) -> tuple[m.MetricDef, ...]:
+        return self.settings.metrics
+
+    @property
+    def newest_order_day(self) -> dt.date:
+        return newest_order_day(self.data)
+
+    @property
+    def missing_kinds(self) -> list[str]:
+        """Every file kind some metric needed and did not have, in the order of the metrics."""
+        kinds = [k for pm in self.document["performanceMetrics"] for k in _missing_of(pm)]
+        return list(dict.fromkeys(kinds))
 
     def to_json(self) -> str:
         return json.dumps(self.document, indent=2, ensure_ascii=False)
@@ -42,13 +59,15 @@ def _range(first: dt.date, last: dt.date) -> dict:
 
 
 def _metric_object(
-    md: m.MetricDef, counts: pl.DataFrame, mkt: str, as_of: dt.date, data: sources.Dataset
+    md: m.MetricDef, counts: pl.DataFrame, mkt: str, as_of: dt.date, missing: list[str]
 ) -> dict:
     rows = counts.filter((pl.col("marketplace_id") == mkt) & (pl.col("metric") == md.id))
     values = dict(zip(rows["numerator"].to_list(), rows["count"].to_list(), strict=True))
     den = int(rows["denominator"][0]) if rows.height else 0
     num = int(values.get(md.numerator, 0))
     judged = stats.judge(num, den, md.target, md.condition)
+    if missing:  # metrics.md "Missing inputs": counts from what is there, but no verdict
+        judged = {**judged, "status": "NONE", "volumeAdjustedStatus": "NONE"}
     first, last = md.window(as_of)
     obj: dict = {"reportingDateRange": _range(first, last), md.denominator_key: den}
     for part in (md.numerator_part, *md.parts):
@@ -68,10 +87,72 @@ def _metric_object(
             "rateInterval": judged["rateInterval"],
         }
     )
-    missing = [k for k in md.needs if not data.has(k)]
     if missing:
         obj["dataMissing"] = missing
     return obj
+
+
+def _missing_of(pm: dict) -> list[str]:
+    return [k for _, o in metric_objects(pm) for k in o.get("dataMissing", [])]
+
+
+def newest_order_day(data: sources.Dataset) -> dt.date:
+    """The newest purchase day of the orders: the last day the data can speak for."""
+    key = "newest_order_day"
+    if key not in data.cache:
+        newest = data.frame("orders").select(pl.col("purchase_ts").max()).collect().item()
+        if newest is None:
+            raise DataError(_no_orders_message(data))
+        data.cache[key] = newest.date()
+    return data.cache[key]
+
+
+def _no_orders_message(data: sources.Dataset) -> str:
+    orders = [f for f in data.files if f.kind == "orders"]
+    q = data.quarantine.filter(pl.col("file").is_in([f.path.name for f in orders]))
+    if q.height:
+        r = q.row(0, named=True)
+        return (
+            f"Every row of the All Orders files was set aside ({q.height} rows), so no metric can be computed; "
+            f"the first: {r['file']} line {r['line']}, column '{r['column']}': {r['reason']}. "
+            "See them all with `python -m analysis check`."
+        )
+    return f"The All Orders files in {data.data_dir} hold no orders, so no metric can be computed."
+
+
+def require_usable(data: sources.Dataset) -> None:
+    """Stop (DataError) when the orders hold nothing, or when every row of a file kind was set
+    aside: such a kind would read as "none" and every metric that needs it would look clean."""
+    newest_order_day(data)
+    for kind in dict.fromkeys(f.kind for f in data.files):
+        if kind not in sources.TABLE_KINDS or kind == "orders":
+            continue
+        files = [f for f in data.files if f.kind == kind]
+        rows = sum(f.rows for f in files)
+        if rows and not data.frame(kind).select(pl.len()).collect().item():
+            q = data.quarantine.filter(pl.col("file").is_in([f.path.name for f in files]))
+            first = q.row(0, named=True) if q.height else None
+            where = (
+                f" the first: {first['file']} line {first['line']}, column '{first['column']}': {first['reason']}."
+                if first
+                else ""
+            )
+            raise DataError(
+                f"Every row of the {sources.KIND_BY_NAME[kind].title} files ({rows} rows) was set aside, so the "
+                f"metrics that need them cannot be computed;{where} See them all with `python -m analysis check`."
+            )
+
+
+def require_covered(data: sources.Dataset, as_of: dt.date, settings: Settings, what: str = "") -> None:
+    """An as-of day after the newest order day would show a window of missing days as a valid
+    rate: refuse it unless the run allows incomplete periods."""
+    newest = newest_order_day(data)
+    if as_of > newest and not settings.allow_incomplete:
+        what = what or f"as-of day {as_of}"
+        raise PeriodError(
+            f"The {what} is after the data: the newest order in {data.data_dir.name} is from {newest}; "
+            "pick a day up to then, add newer exports, or pass --allow-incomplete to compute it anyway."
+        )
 
 
 def _violations(snapshot_pm: dict | None, as_of: dt.date) -> dict:
@@ -146,22 +227,47 @@ def _quarantine_section(data: sources.Dataset, extra: list[str]) -> dict:
     }
 
 
-def _data_notes(data: sources.Dataset, as_of: dt.date) -> list[str]:
-    notes = []
-    if not data.has("cancellations"):
-        notes.append(
-            "No cancellations file: every cancelled seller-fulfilled order counts as a seller cancellation."
-        )
-    for kind, label in (
-        ("shipments", "MFN shipments"),
-        ("messages", "buyer messages"),
-        ("invoices", "business invoices"),
-        ("feedback", "feedback"),
-        ("claims", "A-to-z claims"),
-        ("chargebacks", "chargebacks"),
-    ):
-        if not data.has(kind):
-            notes.append(f"No {label} file in the data folder: metrics that need it show no data.")
+def missing_input_lines(data: sources.Dataset, defs: tuple[m.MetricDef, ...]) -> list[str]:
+    """One sentence per absent file kind, naming the metrics it leaves incomplete (stderr of
+    every command, the report's data-quality notes)."""
+    affected: dict[str, list[str]] = {}
+    channels = set().union(*_channels_by_marketplace(data).values())
+    for d in defs:
+        for k in m.missing_inputs(d, data.has, channels):
+            affected.setdefault(k, []).append(d.title)
+    return [
+        f"No {sources.KIND_BY_NAME[k].title} file in the data folder: {', '.join(ts)} "
+        f"{'is' if len(ts) == 1 else 'are'} incomplete (no status; counts from what is there)."
+        for k, ts in affected.items()
+    ]
+
+
+def metric_objects(pm: dict) -> list[tuple[str, dict]]:
+    """(metric id, its JSON object) for every metric of one marketplace's performanceMetrics."""
+    out = [
+        ("orderDefectRate.afn", pm["orderDefectRate"]["afn"]),
+        ("orderDefectRate.mfn", pm["orderDefectRate"]["mfn"]),
+        ("lateShipmentRate.10d", pm["lateShipmentRateList"][0]),
+        ("lateShipmentRate.30d", pm["lateShipmentRateList"][1]),
+    ]
+    for key in METRIC_KEYS:
+        out.append((key, pm[key]))
+    return out
+
+
+METRIC_KEYS = (
+    "preFulfillmentCancellationRate",
+    "validTrackingRate",
+    "onTimeDeliveryRate",
+    "unitOnTimeDeliveryRate",
+    "invoiceDefectRate",
+    "refundRate",
+    "contactResponseTime",
+)
+
+
+def _data_notes(data: sources.Dataset, defs: tuple[m.MetricDef, ...]) -> list[str]:
+    notes = missing_input_lines(data, defs)
     if data.has("shipments"):
         n = populations.mfn_orders_without_shipments(data).select(pl.len()).collect().item()
         if n:
@@ -174,18 +280,29 @@ def _data_notes(data: sources.Dataset, as_of: dt.date) -> list[str]:
 def account_health(
     data_dir: str | Path | sources.Dataset,
     as_of: dt.date | str,
+    settings: Settings | None = None,
     *,
     overrides: dict | None = None,
     config_file: str | Path | None = None,
     marketplace: str | None = None,
+    allow_incomplete: bool = False,
+    what: str = "",
 ) -> AccountHealth:
-    """Every Account Health metric of the exports in `data_dir` as known on `as_of`."""
+    """Every Account Health metric of the exports in `data_dir` as known on `as_of`.
+
+    A run passes its `settings`; in a notebook, `overrides` / `config_file` build them here."""
+    if settings is None:
+        settings = build_settings(config_file, overrides, allow_incomplete=allow_incomplete)
+    elif overrides or config_file or allow_incomplete:
+        raise SettingsError("pass either settings or overrides/config_file/allow_incomplete, not both")
     if isinstance(as_of, str):
         as_of = dt.date.fromisoformat(as_of)
     data = (
         data_dir if isinstance(data_dir, sources.Dataset) else sources.load(data_dir, marketplace=marketplace)
     )
-    defs = m.configured(overrides, config_file)
+    require_usable(data)
+    require_covered(data, as_of, settings, what)
+    defs = settings.metrics
     counts = m.evaluate(data, as_of, defs)
     card = m.scorecard(counts, defs)
     marketplaces = sorted(
@@ -194,8 +311,14 @@ def account_health(
     by_id = {d.id: d for d in defs}
     perf = []
     statuses = []
+    channels = _channels_by_marketplace(data)
     for mkt in marketplaces:
-        obj = {d.id: _metric_object(d, counts, mkt, as_of, data) for d in defs}
+        obj = {
+            d.id: _metric_object(
+                d, counts, mkt, as_of, m.missing_inputs(d, data.has, channels.get(mkt, set()))
+            )
+            for d in defs
+        }
         snap = newest_for(data.snapshots, mkt, as_of)
         snap_doc, snap_pm = snap if snap else (None, None)
         pm: dict = {
@@ -243,9 +366,16 @@ def account_health(
         "asOf": as_of.isoformat(),
         "accountStatuses": statuses,
         "performanceMetrics": perf,
-        "dataQuality": _quarantine_section(data, _data_notes(data, as_of)),
     }
-    return AccountHealth(as_of, document, card, counts, data, defs)
+    document["dataQuality"] = _quarantine_section(data, _data_notes(data, defs))
+    return AccountHealth(as_of, document, card, counts, data, settings)
+
+
+def _channels_by_marketplace(data: sources.Dataset) -> dict[str, set[str]]:
+    out: dict[str, set[str]] = {}
+    for mkt, ch in data.frame("orders").select("marketplace_id", "channel").unique().collect().iter_rows():
+        out.setdefault(mkt, set()).add(ch)
+    return out
 
 
 def _estimated_status(snap_doc: dict | None, mkt: str, pm: dict) -> dict:
@@ -260,7 +390,11 @@ def _estimated_status(snap_doc: dict | None, mkt: str, pm: dict) -> dict:
         pm["preFulfillmentCancellationRate"],
     ]
     bad = any(k["volumeAdjustedStatus"] == "BAD" for k in keys)
-    return {"status": "AT_RISK" if bad else "NORMAL", "source": "estimate"}
+    missing = list(dict.fromkeys(x for k in keys for x in k.get("dataMissing", [])))
+    out = {"status": "AT_RISK" if bad else "NORMAL", "source": "estimate"}
+    if missing and not bad:  # "NORMAL" only as far as the files present tell
+        out["dataMissing"] = missing
+    return out
 
 
 def _median_response(data: sources.Dataset, md: m.MetricDef, mkt: str, as_of: dt.date) -> float | None:

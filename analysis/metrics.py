@@ -5,13 +5,12 @@ same window code, for one as-of day (`evaluate`) or every day of a range in one 
 from __future__ import annotations
 
 import datetime as dt
-import tomllib
 from dataclasses import dataclass, replace
-from pathlib import Path
 
 import polars as pl
 
 from analysis import populations, stats
+from analysis.errors import SettingsError
 from analysis.sources import Dataset
 
 _TS = pl.Datetime("us", "UTC")
@@ -40,8 +39,20 @@ class MetricDef:
     denominator_key: str
     numerator_part: Part
     parts: tuple[Part, ...] = ()
-    needs: tuple[str, ...] = ()  # file kinds without which the metric cannot be computed
+    # the file kinds (sources.KINDS names) without which the metric is incomplete, besides All
+    # Orders (metrics.md, "Missing inputs"); `needs_for_channel`: needed only when the
+    # marketplace has orders of that channel
+    needs: tuple[str, ...] = ()
+    needs_for_channel: tuple[tuple[str, str], ...] = ()
+    # what the rate is when a needed file is absent: "at least" (the numerator can only grow),
+    # "at most" (it can only shrink), or None (nothing is known: the denominator needs the file)
+    incomplete_bound: str | None = None
     higher_is_better: bool = False
+    # presentation (analysis.wording turns these into sentences): the unit counted, what the
+    # numerator's units are, and what a miss is called
+    unit: str = "order"
+    hit_words: str = "defective"
+    miss: str = "defect"
 
     def window(self, as_of: dt.date) -> tuple[dt.date, dt.date]:
         """[A - L - D + 1, A - L], both ends included."""
@@ -67,6 +78,10 @@ def _odr(channel: str) -> MetricDef:
             Part("claims", "claims", "object"),
             Part("chargebacks", "chargebacks", "object"),
         ),
+        needs=("feedback", "claims", "chargebacks"),
+        incomplete_bound="at least",
+        hit_words="defective",
+        miss="defect",
     )
 
 
@@ -84,6 +99,8 @@ def _lsr(days: int) -> MetricDef:
         denominator_key="orderCount",
         numerator_part=Part("lateShipmentCount", "late"),
         needs=("shipments",),
+        hit_words="shipped late",
+        miss="late shipment",
     )
 
 
@@ -104,6 +121,10 @@ METRICS: tuple[MetricDef, ...] = (
         "cancelled",
         "orderCount",
         Part("cancellationCount", "cancelled"),
+        needs=("cancellations",),
+        incomplete_bound="at most",
+        hit_words="cancelled by the seller",
+        miss="seller cancellation",
     ),
     MetricDef(
         "validTrackingRate",
@@ -119,6 +140,9 @@ METRICS: tuple[MetricDef, ...] = (
         Part("validTrackingCount", "valid"),
         needs=("shipments",),
         higher_is_better=True,
+        unit="package",
+        hit_words="with valid tracking",
+        miss="package without valid tracking",
     ),
     MetricDef(
         "onTimeDeliveryRate",
@@ -134,6 +158,9 @@ METRICS: tuple[MetricDef, ...] = (
         Part("onTimeDeliveryCount", "on_time"),
         needs=("shipments",),
         higher_is_better=True,
+        unit="tracked package",
+        hit_words="delivered on time",
+        miss="late delivery",
     ),
     MetricDef(
         "unitOnTimeDeliveryRate",
@@ -149,6 +176,9 @@ METRICS: tuple[MetricDef, ...] = (
         Part("unitOnTimeDeliveryCount", "on_time"),
         needs=("shipments",),
         higher_is_better=True,
+        unit="unit",
+        hit_words="delivered on time",
+        miss="late unit",
     ),
     MetricDef(
         "invoiceDefectRate",
@@ -163,6 +193,12 @@ METRICS: tuple[MetricDef, ...] = (
         "orderCount",
         Part("invoiceDefect", "defect", "object"),
         parts=(Part("missingInvoice", "missing", "object"), Part("lateInvoice", "late", "object")),
+        needs=("invoices",),
+        needs_for_channel=(("MFN", "shipments"),),
+        incomplete_bound="at most",
+        unit="business order",
+        hit_words="with a missing or late invoice",
+        miss="invoice defect",
     ),
     MetricDef(
         "refundRate",
@@ -176,6 +212,10 @@ METRICS: tuple[MetricDef, ...] = (
         "refunded",
         "orderCount",
         Part("refundedOrderCount", "refunded"),
+        needs_for_channel=(("AFN", "fba_returns"), ("MFN", "mfn_returns")),
+        incomplete_bound="at least",
+        hit_words="refunded",
+        miss="refunded order",
     ),
     MetricDef(
         "contactResponseTime",
@@ -191,48 +231,59 @@ METRICS: tuple[MetricDef, ...] = (
         Part("respondedWithin24hCount", "on_time"),
         needs=("messages",),
         higher_is_better=True,
+        unit="message",
+        hit_words="answered within 24 h",
+        miss="late answer",
     ),
 )
 METRIC_BY_ID = {m.id: m for m in METRICS}
 
 
-def configured(overrides: dict | None = None, config_file: str | Path | None = None) -> tuple[MetricDef, ...]:
-    """The metric table with a user's windows, lags and targets applied.
-
-    `overrides` maps a metric id to any of `window_days`, `lag_days`, `target`; a TOML file holds
-    the same as tables: `[orderDefectRate.afn]` / `target = 0.008`.
-    """
-    settings: dict[str, dict] = {}
-    if config_file:
-        with open(config_file, "rb") as fh:
-            settings.update(_flatten(tomllib.load(fh)))
-    settings.update(overrides or {})
+def configured(overrides: dict | None = None) -> tuple[MetricDef, ...]:
+    """The metric table with a user's windows, lags and targets applied (`settings.build` reads
+    them from TOML): `overrides` maps a metric id to any of `window_days`, `lag_days`, `target`."""
+    settings = dict(overrides or {})
     unknown = set(settings) - set(METRIC_BY_ID)
     if unknown:
-        raise ValueError(
+        raise SettingsError(
             f"unknown metric(s) in settings: {', '.join(sorted(unknown))}; known: {', '.join(METRIC_BY_ID)}"
         )
     out = []
     for m in METRICS:
         s = settings.get(m.id, {})
-        bad = set(s) - {"window_days", "lag_days", "target"}
+        bad = set(s) - set(TUNABLE)
         if bad:
-            raise ValueError(
+            raise SettingsError(
                 f"{m.id}: unknown setting(s) {', '.join(sorted(bad))}; use window_days, lag_days, target"
             )
+        for k, v in s.items():
+            if not isinstance(v, TUNABLE[k]) or isinstance(v, bool) or not _valid(k, v):
+                raise SettingsError(f"{m.id}: {k} = {v!r} is not {TUNABLE_TEXT[k]}")
         out.append(replace(m, **s))
     return tuple(out)
 
 
-def _flatten(doc: dict, prefix: str = "") -> dict[str, dict]:
-    out: dict[str, dict] = {}
-    leaf = {k: v for k, v in doc.items() if not isinstance(v, dict)}
-    if leaf and prefix:
-        out[prefix] = leaf
-    for k, v in doc.items():
-        if isinstance(v, dict):
-            out.update(_flatten(v, f"{prefix}.{k}" if prefix else k))
-    return out
+TUNABLE = {"window_days": int, "lag_days": int, "target": (int, float)}
+TUNABLE_TEXT = {
+    "window_days": "a whole number of days from 1 to 365",
+    "lag_days": "a whole number of days from 0 to 365",
+    "target": "a fraction between 0 and 1 (0.01 = 1 %)",
+}
+
+
+def _valid(key: str, v: float) -> bool:
+    if key == "window_days":
+        return 1 <= v <= 365
+    if key == "lag_days":
+        return 0 <= v <= 365
+    return 0 < v < 1
+
+
+def missing_inputs(md: MetricDef, has, channels: set[str]) -> list[str]:
+    """The file kinds `md` needs that the folder lacks (`has(kind)`), for a marketplace whose
+    orders come through `channels`."""
+    kinds = [*md.needs, *(k for ch, k in md.needs_for_channel if ch in channels)]
+    return [k for k in dict.fromkeys(kinds) if not has(k)]
 
 
 def _end_of(day: dt.date) -> dt.datetime:

@@ -6,18 +6,20 @@ import datetime as dt
 import re
 from dataclasses import dataclass
 
+from analysis.errors import PeriodError
+
 _WEEK = re.compile(r"^(\d{4})-W(\d{1,2})$")
 
 
 def parse_week(text: str) -> tuple[int, int]:
     m = _WEEK.match(text.strip())
     if not m:
-        raise ValueError(f"'{text}' is not an ISO week; write it like 2026-W46")
+        raise PeriodError(f"'{text}' is not an ISO week; write it like 2026-W46")
     year, week = int(m.group(1)), int(m.group(2))
     try:
         dt.date.fromisocalendar(year, week, 7)
     except ValueError as exc:
-        raise ValueError(f"{text}: {year} has no week {week}") from exc
+        raise PeriodError(f"{text}: {year} has no week {week}") from exc
     return year, week
 
 
@@ -58,10 +60,10 @@ def parse_period(text: str) -> Period:
     if m:
         y, mo = int(m.group(1)), int(m.group(2))
         if not 1 <= mo <= 12:
-            raise ValueError(f"'{text}' is not a month; write it like 2026-10")
+            raise PeriodError(f"'{text}' is not a month; write it like 2026-10")
         nxt = dt.date(y + (mo == 12), mo % 12 + 1, 1)
         return Period(text, dt.date(y, mo, 1), nxt - dt.timedelta(days=1))
-    raise ValueError(f"'{text}' is neither an ISO week (2026-W46) nor a month (2026-10)")
+    raise PeriodError(f"'{text}' is neither an ISO week (2026-W46) nor a month (2026-10)")
 
 
 def periods_between(first: dt.date, last: dt.date, every: str) -> list[Period]:
@@ -82,5 +84,5 @@ def periods_between(first: dt.date, last: dt.date, every: str) -> list[Period]:
                 out.append(p)
             y, m = (y + 1, 1) if m == 12 else (y, m + 1)
     else:
-        raise ValueError("--every is week or month")
+        raise PeriodError("--every is week or month")
     return out

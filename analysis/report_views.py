@@ -14,14 +14,15 @@ from pathlib import Path
 import altair as alt
 import polars as pl
 
-from analysis import __version__, charts, defects, health
+from analysis import __version__, charts, defects, health, wording
 from analysis import metrics as m
+from analysis.errors import UsageError
 from analysis.marketplaces import marketplace_label
 from analysis.periods import iso_week_of, parse_week, week_sunday
-from analysis.snapshots import VIOLATION_KEYS
+from analysis.settings import Settings
+from analysis.snapshots import VIOLATION_KEYS, newest_for
+from analysis.wording import CHANNEL_LABEL, STATUS_LABEL
 
-TREND_WEEKS = 26
-STATUS_LABEL = {"GOOD": "Good", "AT_RISK": "Fair", "BAD": "Poor", "NONE": "No data"}
 REPORT_CSS = """
 body { font-family: -apple-system, "Segoe UI", Roboto, Helvetica, Arial, sans-serif; }
 .jp-Notebook { max-width: 1100px; margin: 0 auto; padding: 0 12px; }
@@ -32,6 +33,9 @@ table.ah th { background: #f5f5f5; }
 .badge { display: inline-block; padding: 2px 8px; border-radius: 10px; color: #fff; font-weight: 600; font-size: 12px; }
 .badge.GOOD { background: #2e7d32; } .badge.AT_RISK { background: #ef6c00; }
 .badge.BAD { background: #c62828; } .badge.NONE { background: #9e9e9e; }
+.badge.INCOMPLETE { background: #fff; color: #5d4037; border: 2px dashed #8d6e63; }
+.badge.rule { background: #fff; color: #333; border: 1px solid #999; font-weight: 400; }
+.banner { border: 2px solid #ef6c00; background: #fff3e0; padding: 8px 12px; margin: 8px 0; border-radius: 4px; }
 .muted { color: #666; font-size: 13px; }
 .vega-chart { width: 100%; max-width: 100%; overflow-x: auto; }
 code.sha { word-break: break-all; font-size: 11px; }
@@ -58,13 +62,35 @@ class ReportContext:
     account: str = ""
 
     @property
+    def settings(self) -> Settings:
+        return self.result.settings
+
+    @property
+    def newest(self) -> dt.date:
+        """The newest order day: the data says nothing about days after it."""
+        return self.result.newest_order_day
+
+    @property
+    def past_data(self) -> bool:
+        return self.as_of > self.newest
+
+    @property
     def marketplaces(self) -> list[str]:
         ids = [pm["marketplaceId"] for pm in self.result.document["performanceMetrics"]]
         return ids if self.marketplace == "all" else [i for i in ids if i == self.marketplace]
 
 
+def run_settings(settings: dict | None, config_file: str | None = None) -> Settings:
+    """The run's settings inside a notebook: what papermill passed (`Settings.to_dict()`), or,
+    opened by hand, the defaults and an optional TOML file."""
+    from analysis import settings as st
+
+    return Settings.from_dict(settings) if settings else st.build(config_file)
+
+
 def prepare(
     data_dir: str | Path,
+    settings: Settings,
     week: str | None = None,
     as_of: str | None = None,
     marketplace: str = "all",
@@ -82,12 +108,13 @@ def prepare(
     elif as_of:
         day = dt.date.fromisoformat(as_of)
     else:
-        raise ValueError("give the report a week (2026-W46), a month (2026-10) or an as-of date")
-    result = health.account_health(data_dir, day)
+        raise UsageError("give the report a week (2026-W46), a month (2026-10) or an as-of date")
+    label = period or week or iso_week_of(day)
+    result = health.account_health(data_dir, day, settings, what=f"period {label} (as of {day})")
     known = {pm["marketplaceId"] for pm in result.document["performanceMetrics"]}
     if marketplace != "all" and marketplace not in known:
-        raise ValueError(f"marketplace {marketplace} is not in the data; it holds {', '.join(sorted(known))}")
-    ctx = ReportContext(Path(data_dir), period or week or iso_week_of(day), day, marketplace, result)
+        raise UsageError(f"marketplace {marketplace} is not in the data; it holds {', '.join(sorted(known))}")
+    ctx = ReportContext(Path(data_dir), label, day, marketplace, result)
     ctx.account = account or Path(data_dir).name
     return ctx
 
@@ -100,12 +127,10 @@ def badge(status: str) -> str:
     return f'<span class="badge {esc(status)}">{esc(STATUS_LABEL.get(status, status))}</span>'
 
 
-def pct(x: float | None, digits: int = 2) -> str:
-    return "–" if x is None else f"{100 * x:.{digits}f}\u00a0%"
+pct = wording.pct
 
 
 def header_html(ctx: ReportContext) -> str:
-    orders = ctx.result.data.frame("orders").select(pl.col("purchase_ts").max()).collect().item()
     fb = ctx.result.data.frame("feedback").select(pl.col("feedback_ts").max()).collect().item()
     names = ", ".join(esc(marketplace_label(x)) for x in ctx.marketplaces)
     now = dt.datetime.now(dt.UTC).strftime("%Y-%m-%d %H:%M UTC")
@@ -114,24 +139,56 @@ def header_html(ctx: ReportContext) -> str:
         f"<h1>Account Health metrics summary · {esc(ctx.account)} · {esc(ctx.week)}</h1>"
         f'<p class="muted">Account {esc(ctx.account)} · marketplaces: {names} · period {esc(ctx.week)} · '
         f"as of {esc(ctx.as_of)} (end of day, UTC) · data freshness: newest order "
-        f"{esc(orders.date() if orders else '–')}, newest feedback {esc(fb.date() if fb else '–')} · "
+        f"{esc(ctx.newest)}, newest feedback {esc(fb.date() if fb else '–')} · "
         f'suite version {esc(__version__)} · <span class="run-time">generated {esc(now)}</span></p></div>'
+        + banners_html(ctx)
     )
 
 
+def banners_html(ctx: ReportContext) -> str:
+    """What this report cannot know, said before any number: a period past the data, absent files."""
+    out = []
+    if ctx.past_data:
+        out.append(
+            f'<div class="banner"><b>Incomplete period: data ends {esc(ctx.newest)}.</b> The report is as of '
+            f"{esc(ctx.as_of)}; the days after {esc(ctx.newest)} have no orders in the data folder, so every "
+            "window that reaches past it holds fewer days than it says.</div>"
+        )
+    lines = health.missing_input_lines(ctx.result.data, ctx.settings.metrics)
+    if lines:
+        items = "".join(f"<li>{esc(x)}</li>" for x in lines)
+        out.append(
+            '<div class="banner"><b>Incomplete: some exports are not in the data folder.</b> The metrics that need '
+            f"them show what the other files give (a bound), never Good, Fair or Poor.<ul>{items}</ul></div>"
+        )
+    return "".join(out)
+
+
+STATUS_ORDER = {"BAD": 4, "AT_RISK": 3, "INCOMPLETE": 2, "GOOD": 1, "NONE": 0}
+
+
+def shown_status(obj: dict) -> str:
+    """Our verdict on a metric object: INCOMPLETE when a needed file is absent."""
+    return "INCOMPLETE" if obj.get("dataMissing") else obj["volumeAdjustedStatus"]
+
+
 def headline(ctx: ReportContext) -> dict:
-    """The one-line status for reports/index.html: the worst volume-aware ODR status."""
-    order = {"BAD": 3, "AT_RISK": 2, "GOOD": 1, "NONE": 0}
+    """The one-line status for reports/index.html: the worst ODR status (Incomplete when a file
+    the ODR needs is absent), and whether the period runs past the data."""
     objs = [o for _, _, o in _odr_objects(ctx)]
-    worst = max((o["volumeAdjustedStatus"] for o in objs), key=lambda x: order.get(x, 0), default="NONE")
-    return {
+    worst = max((shown_status(o) for o in objs), key=lambda x: STATUS_ORDER.get(x, 0), default="NONE")
+    out = {
         "account": ctx.account,
         "period": ctx.week,
         "asOf": ctx.as_of.isoformat(),
         "status": worst,
         "label": STATUS_LABEL.get(worst, worst),
         "marketplaces": [marketplace_label(x) for x in ctx.marketplaces],
+        "dataEnds": ctx.newest.isoformat(),
     }
+    if ctx.past_data:
+        out["incomplete"] = f"data ends {ctx.newest.isoformat()}"
+    return out
 
 
 def _odr_objects(ctx: ReportContext) -> list[tuple[str, str, dict]]:
@@ -144,58 +201,164 @@ def _odr_objects(ctx: ReportContext) -> list[tuple[str, str, dict]]:
     return out
 
 
-def volume_sentence(obj: dict, noun: str = "orders", defect_noun: str = "defect") -> str:
-    """What a seller should take from a rate at its volume, in one sentence."""
-    n, d = obj["orderCount"], obj["orderWithDefects"]["count"]
-    if n == 0:
-        return f"No {noun} in the window."
-    plural = "s" if d != 1 else ""
-    head = f"{d} {defect_noun}{plural} in {n} {noun}"
-    p = obj.get("pValue")
-    if obj["status"] == "GOOD":
-        return f"{head}: under target."
-    if obj["volumeAdjustedStatus"] == "AT_RISK":
-        return f"{head}: above target, but at this volume not a sign of a problem; p = {p:.2f}."
-    return f"{head}: above target, and too many to be chance at this volume; p = {p:.3g}."
+def _num(md: m.MetricDef, obj: dict) -> int:
+    v = obj[md.numerator_part.key]
+    return int(v["count"] if isinstance(v, dict) else v)
+
+
+def counts_text(md: m.MetricDef, obj: dict) -> str:
+    """'12 defective of 1,318 orders (10 negative feedback, 2 claims, 0 chargebacks)'."""
+    den = obj[md.denominator_key]
+    parts = [p for p in md.parts if isinstance(obj.get(p.key), dict)]
+    detail = ""
+    if parts:
+        names = {
+            "negativeFeedback": "negative feedback",
+            "claims": "claim",
+            "chargebacks": "chargeback",
+            "missingInvoice": "missing",
+            "lateInvoice": "late",
+        }
+        detail = (
+            " ("
+            + ", ".join(
+                f"{obj[p.key]['count']:,} {names[p.key]}"
+                if names[p.key] in ("missing", "late", "negative feedback")
+                else wording.count(obj[p.key]["count"], names[p.key])
+                for p in parts
+            )
+            + ")"
+        )
+    return f"{_num(md, obj):,} {md.hit_words} of {wording.count(den, md.unit)}{detail}"
+
+
+def status_sentence(md: m.MetricDef, obj: dict) -> str:
+    """Why the badge says what it says, in words a seller reads once: the misses and the units,
+    the target in its own direction, and whether chance explains it at this volume."""
+    den = obj[md.denominator_key]
+    missing = obj.get("dataMissing")
+    if missing:
+        files = ", ".join(wording_kind(k) for k in missing)
+        if md.incomplete_bound and den:
+            return f"{md.incomplete_bound} {pct(obj['rate'])}: no {files} file"
+        return f"not known: no {files} file"
+    if den == 0:
+        return f"No {wording.plural(md.unit)} in the window."
+    num = _num(md, obj)
+    misses = den - num if md.higher_is_better else num
+    head = f"{wording.count(misses, md.miss)} in {wording.count(den, md.unit)}"
+    status = obj["volumeAdjustedStatus"]
+    where = wording.direction(md.target, md.higher_is_better, status == "GOOD")
+    p = wording.p_text(obj.get("pValue"))
+    if status == "GOOD":
+        return f"{head}: {where}."
+    if status == "AT_RISK":
+        return f"{head}: {where}, but at this volume that can be chance ({p})."
+    return f"{head}: {where}, more than chance explains at this volume ({p})."
+
+
+def wording_kind(kind: str) -> str:
+    from analysis.sources import KIND_BY_NAME
+
+    return KIND_BY_NAME[kind].title
+
+
+def rate_text(md: m.MetricDef, obj: dict) -> str:
+    den = obj[md.denominator_key]
+    if obj.get("dataMissing"):
+        sign = {"at least": "≥ ", "at most": "≤ "}.get(md.incomplete_bound or "", "")
+        return f"{sign}{pct(obj['rate'])}" if sign and den else "not known"
+    return pct(obj["rate"]) if den else "–"
+
+
+def rule_badge(md: m.MetricDef, obj: dict) -> str:
+    """The bare rule (rate against target), named for what it is."""
+    if obj.get("dataMissing") or not obj[md.denominator_key]:
+        return '<span class="badge rule">–</span>'
+    labels = wording.RULE_LABEL_HIGHER if md.higher_is_better else wording.RULE_LABEL
+    return f'<span class="badge rule">{esc(labels.get(obj["status"], obj["status"]))}</span>'
+
+
+def amazon_status(ctx: ReportContext, marketplace_id: str, metric_id: str) -> tuple[str, dt.date] | None:
+    """Amazon's own status for a metric from the newest V2 snapshot known on the as-of day."""
+    snap = newest_for(ctx.result.data.snapshots, marketplace_id, ctx.as_of)
+    if not snap:
+        return None
+    doc, pm = snap
+    try:
+        obj = _metric_json(pm, metric_id)
+    except (KeyError, IndexError, TypeError):
+        return None
+    status = str((obj or {}).get("status") or "").upper() if isinstance(obj, dict) else ""
+    return (status, doc["_asOf"]) if status else None
+
+
+def amazon_cell(ctx: ReportContext, marketplace_id: str, metric_id: str, obj: dict) -> str:
+    got = amazon_status(ctx, marketplace_id, metric_id)
+    if not got:
+        return '<span class="muted">no snapshot</span>'
+    status, day = got
+    label = wording.AMAZON_LABEL.get(status, status.title())
+    ours = shown_status(obj)
+    differs = ""
+    if ours in ("GOOD", "AT_RISK", "BAD") and (status == "GOOD") != (ours == "GOOD"):
+        differs = (
+            f'<br><span class="muted">differs from ours ({esc(STATUS_LABEL[ours])}): Amazon\'s snapshot is of '
+            f"{esc(day)} and may count other orders or judge the volume its own way</span>"
+        )
+    stale = f" ({(ctx.as_of - day).days} days before the as-of day)" if day < ctx.as_of else ""
+    return f"Amazon, {esc(day)}: {esc(label)}{esc(stale)}{differs}"
 
 
 def odr_scorecard_html(ctx: ReportContext) -> str:
     rows = []
     for mkt, ch, obj in _odr_objects(ctx):
+        md = ctx.settings.odr(ch)
         iv = obj.get("rateInterval") or {}
         rng = obj["reportingDateRange"]
+        known = obj["orderCount"] and not obj.get("dataMissing")
         rows.append(
             "<tr>"
-            f"<td>{esc(marketplace_label(mkt))}</td><td>{'FBA' if ch == 'AFN' else 'Seller-fulfilled'}</td>"
-            f"<td>{badge(obj['volumeAdjustedStatus'])}</td>"
-            f"<td>{pct(obj['rate']) if obj['orderCount'] else '–'}</td>"
-            f"<td>{obj['orderWithDefects']['count']} defects of {obj['orderCount']} orders</td>"
-            f"<td>{obj['negativeFeedback']['count']} / {obj['claims']['count']} / {obj['chargebacks']['count']}</td>"
-            f"<td>&lt; {pct(obj['targetValue'], 0)}</td>"
-            f"<td>{pct(iv.get('lower'))} – {pct(iv.get('upper'))}</td>"
-            f"<td>{badge(obj['status'])}</td>"
+            f"<td>{esc(marketplace_label(mkt))}</td><td>{esc(CHANNEL_LABEL[ch])}</td>"
+            f"<td>{badge(shown_status(obj))}</td>"
+            f"<td><b>{rate_text(md, obj)}</b></td>"
+            f"<td>{esc(counts_text(md, obj))}</td>"
+            f"<td>{esc(wording.target_text(md.target, md.higher_is_better))}</td>"
+            f"<td>{pct(iv.get('lower')) + ' – ' + pct(iv.get('upper')) if known else '–'}</td>"
+            f"<td>{rule_badge(md, obj)}</td>"
+            f"<td>{amazon_cell(ctx, mkt, md.id, obj)}</td>"
             f"<td>{esc(rng['reportingDateFrom'][:10])} to {esc(rng['reportingDateTo'][:10])}</td>"
-            f"<td>{esc(volume_sentence(obj))}</td>"
+            f"<td>{esc(status_sentence(md, obj))}</td>"
             "</tr>"
         )
     return (
         "<h2>Order Defect Rate</h2>"
-        '<p class="muted">Status follows the volume-aware judgement: <b>Poor</b> only when the defects are too many '
-        "to be chance at this order volume (exact binomial test, p &lt; 0.05); <b>Fair</b> when the rate is over "
-        "target but within what chance gives. Amazon's plain view (rate against target) is kept beside it.</p>"
+        '<p class="muted">Status, as in the metrics summary Amazon used to send: <b>Good</b> meets the target; '
+        "<b>Fair</b> misses it, but at this order volume that can be chance; <b>Poor</b> misses it by more than "
+        "chance explains (exact binomial test, p &lt; 0.05); <b>Incomplete</b> when an export the metric needs is "
+        "not in the data folder. &ldquo;Rate vs target&rdquo; is the bare rule without volume; "
+        "&ldquo;Amazon&rdquo; is the status in Amazon's own performance report, with its date.</p>"
         '<div class="scroll"><table class="ah"><thead><tr><th>Marketplace</th><th>Channel</th><th>Status</th>'
-        "<th>ODR</th><th>Counts</th><th>Feedback / claims / chargebacks</th><th>Target</th><th>95 % interval</th>"
-        "<th>Amazon's view</th><th>Orders placed</th><th>What it means</th></tr></thead><tbody>"
+        "<th>ODR</th><th>Counts</th><th>Target</th><th>95 % interval</th><th>Rate vs target</th>"
+        "<th>Amazon</th><th>Orders placed</th><th>What it means</th></tr></thead><tbody>"
         + "".join(rows)
         + "</tbody></table></div>"
     )
 
 
+def _trend_weeks(ctx: ReportContext) -> int:
+    return ctx.settings.report.trend_weeks
+
+
 def odr_trend(ctx: ReportContext) -> pl.DataFrame:
-    """ODR as of each Sunday of the last 26 weeks, per marketplace and channel."""
+    """ODR as of each Sunday of the trend, per marketplace and channel, where the ODR is complete."""
+    complete = [(mkt, ch) for mkt, ch, obj in _odr_objects(ctx) if not obj.get("dataMissing")]
     card = metric_trend(ctx).filter(pl.col("metric").str.starts_with("orderDefectRate."))
+    keep = pl.lit(False)
+    for mkt, ch in complete:
+        keep = keep | ((pl.col("marketplace_id") == mkt) & (pl.col("channel") == ch))
     return (
-        card.filter(pl.col("marketplace_id").is_in(ctx.marketplaces))
+        card.filter(keep)
         .with_columns(
             pl.col("as_of").alias("week"),
             (
@@ -203,7 +366,7 @@ def odr_trend(ctx: ReportContext) -> pl.DataFrame:
                     {x: marketplace_label(x) for x in ctx.marketplaces}, default=pl.col("marketplace_id")
                 )
                 + pl.lit(" · ")
-                + pl.col("channel").replace({"AFN": "FBA", "MFN": "Seller-fulfilled"})
+                + pl.col("channel").replace(CHANNEL_LABEL)
             ).alias("series"),
         )
         .select("week", "series", "rate", "numerator", "denominator", "status")
@@ -211,61 +374,39 @@ def odr_trend(ctx: ReportContext) -> pl.DataFrame:
     )
 
 
-def odr_trend_chart(ctx: ReportContext) -> alt.Chart:
+def odr_trend_chart(ctx: ReportContext) -> alt.Chart | object:
     df = odr_trend(ctx)
+    if df.is_empty():
+        from IPython.display import HTML
+
+        return HTML(
+            "<p><b>No ODR trend:</b> the Order Defect Rate is incomplete (see the note above) or has no "
+            "orders in the weeks shown.</p>"
+        )
     return charts.rate_trend(
-        df, title=f"Order Defect Rate, last {TREND_WEEKS} weeks (as of each Sunday)", target=0.01
+        df,
+        title=f"Order Defect Rate, last {_trend_weeks(ctx)} weeks (as of each Sunday)",
+        target=ctx.settings.odr_target,
     )
 
 
-# Seller Central's layout: rows of (section, metric id, label, counts text builder)
-SECTIONS: tuple[tuple[str, tuple[tuple[str, str], ...]], ...] = (
-    (
-        "Customer Service Performance",
-        (
-            ("orderDefectRate.mfn", "Order Defect Rate: seller-fulfilled"),
-            ("orderDefectRate.afn", "Order Defect Rate: FBA"),
-        ),
-    ),
+# Seller Central's layout: rows of (section, metric ids); the labels are the metric table's titles
+SECTIONS: tuple[tuple[str, tuple[str, ...]], ...] = (
+    ("Customer Service Performance", ("orderDefectRate.mfn", "orderDefectRate.afn")),
     (
         "Shipping Performance (seller-fulfilled)",
         (
-            ("lateShipmentRate.10d", "Late Shipment Rate, 10 days"),
-            ("lateShipmentRate.30d", "Late Shipment Rate, 30 days"),
-            ("preFulfillmentCancellationRate", "Pre-fulfilment Cancel Rate"),
-            ("validTrackingRate", "Valid Tracking Rate"),
-            ("onTimeDeliveryRate", "On-Time Delivery Rate"),
-            ("unitOnTimeDeliveryRate", "Unit On-Time Delivery Rate"),
+            "lateShipmentRate.10d",
+            "lateShipmentRate.30d",
+            "preFulfillmentCancellationRate",
+            "validTrackingRate",
+            "onTimeDeliveryRate",
+            "unitOnTimeDeliveryRate",
         ),
     ),
-    ("Invoices (Amazon Business)", (("invoiceDefectRate", "Invoice Defect Rate"),)),
-    (
-        "Returns and buyer messages",
-        (
-            ("refundRate", "Refund rate"),
-            ("contactResponseTime", "Messages answered within 24 hours"),
-        ),
-    ),
+    ("Invoices (Amazon Business)", ("invoiceDefectRate",)),
+    ("Returns and buyer messages", ("refundRate", "contactResponseTime")),
 )
-NOUNS = {
-    "orderCount": "orders",
-    "shipmentCount": "packages",
-    "shipmentCountWithValidTracking": "tracked packages",
-    "totalUnitCount": "units",
-    "messageCount": "messages",
-}
-NUMERATOR_WORDS = {
-    "late_shipments": "late",
-    "cancellations": "cancelled by the seller",
-    "valid_tracking": "with valid tracking",
-    "refunds": "refunded",
-    "responses": "answered within 24 h",
-}
-MISSING_FILE = {
-    "shipments": "MFN shipments",
-    "messages": "buyer messages",
-    "invoices": "business invoices",
-}
 
 
 def _metric_json(pm: dict, metric_id: str) -> dict:
@@ -276,93 +417,52 @@ def _metric_json(pm: dict, metric_id: str) -> dict:
     return pm[metric_id]
 
 
-def _counts_text(md: m.MetricDef, obj: dict) -> str:
-    num = obj[md.numerator_part.key]
-    num = num["count"] if isinstance(num, dict) else num
-    den = obj[md.denominator_key]
-    noun = NOUNS.get(md.denominator_key, "orders")
-    parts = ""
-    if md.population == "order_defects":
-        parts = (
-            f" ({obj['negativeFeedback']['count']} negative feedback, {obj['claims']['count']} claims, "
-            f"{obj['chargebacks']['count']} chargebacks)"
-        )
-    elif md.population == "invoices":
-        parts = f" ({obj['missingInvoice']['count']} missing, {obj['lateInvoice']['count']} late)"
-    good = NUMERATOR_WORDS.get(md.population, "on time" if md.higher_is_better else "defective")
-    return f"{num} {good} of {den} {noun}{parts}"
-
-
-def metric_sentence(md: m.MetricDef, obj: dict) -> str:
-    """Volume-aware status in a sentence: misses (defects, or failures for 'greater than'
-    metrics) out of the units behind the rate, and whether that many can be chance."""
-    from analysis import spikes
-
-    num = obj[md.numerator_part.key]
-    num = num["count"] if isinstance(num, dict) else num
-    den = obj[md.denominator_key]
-    misses = den - num if md.condition == "GREATER_THAN" else num
-    noun = NOUNS.get(md.denominator_key, "orders")
-    text = spikes.explain(misses, den, md.target, obj.get("pValue"), obj["volumeAdjustedStatus"])
-    text = text.replace(" orders", f" {noun}")
-    return (
-        text.replace("defects in", "misses in").replace("defect in", "miss in")
-        if md.higher_is_better
-        else text
-    )
-
-
 def scorecard_html(ctx: ReportContext, marketplace_id: str) -> str:
     """The whole Account Health page of one marketplace, in the layout sellers know."""
-    pm = next(p for p in ctx.result.document["performanceMetrics"] if p["marketplaceId"] == marketplace_id)
-    by_id = {d.id: d for d in ctx.result.metrics}
+    pm = _pm_of(ctx, marketplace_id)
     out = [f"<h2>{esc(marketplace_label(marketplace_id))}</h2>"]
-    for section, rows in SECTIONS:
+    for section, ids in SECTIONS:
         body = []
-        for metric_id, label in rows:
-            md, obj = by_id[metric_id], _metric_json(pm, metric_id)
-            missing = obj.get("dataMissing")
+        for metric_id in ids:
+            md, obj = ctx.settings.metric(metric_id), _metric_json(pm, metric_id)
             rng = obj["reportingDateRange"]
             window = f"{esc(rng['reportingDateFrom'][:10])} to {esc(rng['reportingDateTo'][:10])}"
-            sign = "&gt;" if md.condition == "GREATER_THAN" else "&lt;"
-            target = f"{sign} {pct(md.target, 1)}"
-            if missing:
-                files = ", ".join(MISSING_FILE.get(k, k) for k in missing)
-                body.append(
-                    f"<tr><td>{esc(label)}</td><td>{badge('NONE')}</td><td colspan='5'>No data: the data folder has no "
-                    f"{esc(files)} file, so this metric is not computed (not 0 %).</td><td>{target}</td></tr>"
-                )
-                continue
             den = obj[md.denominator_key]
             iv = obj.get("rateInterval") or {}
-            rate = pct(obj["rate"]) if den else "–"
-            interval = f"{pct(iv.get('lower'))} – {pct(iv.get('upper'))}" if den else "–"
+            known = den and not obj.get("dataMissing")
+            interval = f"{pct(iv.get('lower'))} – {pct(iv.get('upper'))}" if known else "–"
             body.append(
-                f"<tr><td>{esc(label)}</td><td>{badge(obj['volumeAdjustedStatus'])}</td><td><b>{rate}</b></td>"
-                f"<td>{esc(_counts_text(md, obj))}</td><td>{interval}</td><td>{badge(obj['status'])}</td>"
-                f"<td>{window}</td><td>{target}</td><td>{esc(metric_sentence(md, obj))}</td></tr>"
+                f"<tr><td>{esc(md.title)}</td><td>{badge(shown_status(obj))}</td><td><b>{rate_text(md, obj)}</b></td>"
+                f"<td>{esc(counts_text(md, obj))}</td><td>{interval}</td><td>{rule_badge(md, obj)}</td>"
+                f"<td>{amazon_cell(ctx, marketplace_id, metric_id, obj)}</td>"
+                f"<td>{window}</td><td>{esc(wording.target_text(md.target, md.higher_is_better))}</td>"
+                f"<td>{esc(status_sentence(md, obj))}</td></tr>"
             )
         out.append(
             f"<h3>{esc(section)}</h3>"
             '<div class="scroll"><table class="ah"><thead><tr><th>Metric</th><th>Status</th><th>Rate</th>'
-            "<th>Counts</th><th>95 % interval</th><th>Amazon's view</th><th>Window</th><th>Target</th>"
-            "<th>What it means</th></tr></thead>"
+            "<th>Counts</th><th>95 % interval</th><th>Rate vs target</th><th>Amazon</th><th>Window</th>"
+            "<th>Target</th><th>What it means</th></tr></thead>"
             f"<tbody>{''.join(body)}</tbody></table></div>"
         )
     ahr = pm["accountHealthRating"]
     viol = sum(int(pm[k]["defectsCount"]) for k in VIOLATION_KEYS)
-    src = ahr.get("source")
-    out.append(
-        "<h3>Policy compliance</h3>"
-        + (
-            f"<p>From Amazon's performance report {esc(src)}: Account Health Rating {esc(ahr['ahrStatus'])}"
+    snap = newest_for(ctx.result.data.snapshots, marketplace_id, ctx.as_of)
+    if snap:
+        day = snap[0]["_asOf"]
+        stale = f", {(ctx.as_of - day).days} days before the as-of day" if day < ctx.as_of else ""
+        policy = (
+            f"<p>From Amazon's performance report of {esc(day)}{esc(stale)}: Account Health Rating "
+            f"{esc(ahr['ahrStatus'])}"
             + (f" ({esc(ahr['ahrScore'])})" if "ahrScore" in ahr else "")
-            + f"; {viol} policy and listing violations in the last 180 days.</p>"
-            if src
-            else "<p>No Amazon performance report (V2 snapshot) in the data folder: the Account Health Rating "
-            "and policy violations are not known here.</p>"
+            + f"; {wording.count(viol, 'policy or listing violation')} in its last 180 days.</p>"
         )
-    )
+    else:
+        policy = (
+            "<p>No Amazon performance report (V2 snapshot) of this marketplace dated on or before the as-of day "
+            "in the data folder: the Account Health Rating and policy violations are not known here.</p>"
+        )
+    out.append("<h3>Policy compliance</h3>" + policy)
     return "".join(out)
 
 
@@ -375,9 +475,15 @@ def metric_trend(ctx: ReportContext) -> pl.DataFrame:
 
 
 def _metric_trend(ctx: ReportContext) -> pl.DataFrame:
-    first = ctx.as_of - dt.timedelta(weeks=TREND_WEEKS - 1)
-    hist = m.history(ctx.result.data, first, ctx.as_of, ctx.result.metrics)
-    weeks = [first + dt.timedelta(weeks=i) for i in range(TREND_WEEKS)]
+    n = _trend_weeks(ctx)
+    first = ctx.as_of - dt.timedelta(weeks=n - 1)
+    # only as-of days the data reaches: a Sunday after the newest order would show a short window
+    weeks = [d for d in (first + dt.timedelta(weeks=i) for i in range(n)) if d <= ctx.newest]
+    if not weeks:
+        return m.scorecard(
+            m.history(ctx.result.data, first, first, ctx.result.metrics), ctx.result.metrics
+        ).clear()
+    hist = m.history(ctx.result.data, first, weeks[-1], ctx.result.metrics)
     return m.scorecard(hist.filter(pl.col("as_of").is_in(weeks)), ctx.result.metrics).filter(
         pl.col("denominator") > 0
     )
@@ -390,7 +496,7 @@ def metric_trend_chart(
     df = (trend if trend is not None else metric_trend(ctx)).filter(
         pl.col("marketplace_id") == marketplace_id
     )
-    labels = {mid: label for _, rows in SECTIONS for mid, label in rows}
+    labels = {mid: ctx.settings.metric(mid).title for _, ids in SECTIONS for mid in ids}
     present = [d for d in labels if not _metric_json(_pm_of(ctx, marketplace_id), d).get("dataMissing")]
     df = df.filter(pl.col("metric").is_in(present)).select(
         pl.col("as_of").alias("week"),
@@ -421,7 +527,7 @@ def metric_trend_chart(
         .facet(facet=alt.Facet("metric:N", title=None, sort=list(labels.values())), columns=2)
         .resolve_scale(y="independent")
         .properties(
-            title=f"{marketplace_label(marketplace_id)}: last {TREND_WEEKS} weeks (as of each Sunday)"
+            title=f"{marketplace_label(marketplace_id)}: last {_trend_weeks(ctx)} weeks (as of each Sunday)"
         )
     )
 
@@ -430,7 +536,8 @@ def _pm_of(ctx: ReportContext, marketplace_id: str) -> dict:
     return next(p for p in ctx.result.document["performanceMetrics"] if p["marketplaceId"] == marketplace_id)
 
 
-def defective_orders_html(ctx: ReportContext, limit: int = 200) -> str:
+def defective_orders_html(ctx: ReportContext) -> str:
+    limit = ctx.settings.report.defective_order_rows
     df = defects.defective_orders(ctx.result.data, ctx.as_of, ctx.result.metrics).filter(
         pl.col("marketplace_id").is_in(ctx.marketplaces)
     )
@@ -450,7 +557,7 @@ def defective_orders_html(ctx: ReportContext, limit: int = 200) -> str:
         rows.append(
             "<tr>"
             f"<td>{esc(r['order_id'])}</td><td>{esc(r['purchase_day'])}</td>"
-            f"<td>{esc(marketplace_label(r['marketplace_id']))}</td><td>{'FBA' if r['channel'] == 'AFN' else 'Seller-fulfilled'}</td>"
+            f"<td>{esc(marketplace_label(r['marketplace_id']))}</td><td>{esc(CHANNEL_LABEL.get(r['channel'], r['channel']))}</td>"
             f"<td>{esc(r['skus'])}</td><td>{esc(', '.join(kinds))}</td>"
             f"<td>{esc(r['rating']) if r['rating'] is not None else ''}</td><td>{esc(r['comment'])}</td>"
             f"<td>{esc(r['claim_reason'] or '')} {esc(r['claim_status'] or '')}</td>"
@@ -498,16 +605,31 @@ def footer_html(ctx: ReportContext) -> str:
         f"<tr><td>{esc(f.path.name)}</td><td>{esc(f.kind)}</td><td>{f.rows}</td><td><code class='sha'>{esc(f.sha256)}</code></td></tr>"
         for f in ctx.result.data.files
     )
+    changed = ctx.settings.to_dict()
+    tuned = [f"{k} {', '.join(f'{a} = {b}' for a, b in v.items())}" for k, v in changed["metrics"].items()]
+    tuned += [f"{sec} {k} = {v}" for sec in ("spikes", "report") for k, v in changed[sec].items()]
+    source = Path(ctx.settings.source).name if ctx.settings.source != "defaults" else "defaults"
+    settings_line = (
+        f'<p class="muted">Settings: {esc(source)}'
+        + (
+            f" ({esc('; '.join(tuned))})"
+            if tuned
+            else " (the targets, windows and lags of Amazon's definitions)"
+        )
+        + ".</p>"
+    )
     return (
-        "<h2>Input files</h2>"
+        settings_line + "<h2>Input files</h2>"
         '<div class="scroll"><table class="ah"><thead><tr><th>File</th><th>Kind</th><th>Rows</th><th>SHA-256</th></tr></thead>'
         f"<tbody>{rows}</tbody></table></div>"
     )
 
 
-def _cell(col: str, v: object) -> str:
+def _cell(col: str, v: object, formats: dict | None = None) -> str:
     if v is None:
         return ""
+    if formats and col in formats:
+        return esc(formats[col](v))
     if isinstance(v, float):
         if "rate" in col:
             return pct(v)
@@ -517,21 +639,21 @@ def _cell(col: str, v: object) -> str:
     return esc(v)
 
 
-def table_html(df: pl.DataFrame, columns: dict[str, str], limit: int = 50) -> str:
-    """An escaped HTML table of `columns` (name -> heading) of `df`, first `limit` rows."""
+def table_html(
+    df: pl.DataFrame, columns: dict[str, str], limit: int = 50, formats: dict | None = None
+) -> str:
+    """An escaped HTML table of `columns` (name -> heading) of `df`, first `limit` rows;
+    `formats` maps a column to the function that writes its values (else: by the column's name)."""
     if df.is_empty():
         return "<p>None.</p>"
     cols = [c for c in columns if c in df.columns]
     head = "".join(f"<th>{esc(columns[c])}</th>" for c in cols)
     body = "".join(
-        "<tr>" + "".join(f"<td>{_cell(c, r[c])}</td>" for c in cols) + "</tr>"
+        "<tr>" + "".join(f"<td>{_cell(c, r[c], formats)}</td>" for c in cols) + "</tr>"
         for r in df.head(limit).iter_rows(named=True)
     )
     more = f'<p class="muted">Showing {limit} of {df.height}.</p>' if df.height > limit else ""
     return f'<div class="scroll"><table class="ah"><thead><tr>{head}</tr></thead><tbody>{body}</tbody></table></div>{more}'
-
-
-BASELINE_WEEKS = 8
 
 
 def what_caused_it_html(ctx: ReportContext) -> str:
@@ -543,11 +665,12 @@ def what_caused_it_html(ctx: ReportContext) -> str:
         pl.col("marketplace_id").is_in(ctx.marketplaces) & (pl.col("defect_kind") != "return")
     )
     week_start = ctx.as_of - dt.timedelta(days=6)
-    base_start = week_start - dt.timedelta(weeks=BASELINE_WEEKS)
+    n_base = ctx.settings.report.cause_baseline_weeks
+    base_start = week_start - dt.timedelta(weeks=n_base)
     parts = [
         "<h2>What caused it</h2>",
         f'<p class="muted">Negative feedback, claims and chargebacks that arrived {esc(week_start)} to '
-        f"{esc(ctx.as_of)}, against the weekly average of the {BASELINE_WEEKS} weeks before.</p>",
+        f"{esc(ctx.as_of)}, against the weekly average of the {n_base} weeks before.</p>",
     ]
     for dim, label in (("cause", "Cause"), ("sku", "SKU"), ("carrier", "Carrier")):
         cmp = (
@@ -563,7 +686,7 @@ def what_caused_it_html(ctx: ReportContext) -> str:
             .group_by(dim)
             .agg(
                 (pl.col("period") == "this").sum().alias("this_week"),
-                ((pl.col("period") == "base").sum() / BASELINE_WEEKS).alias("weekly_before"),
+                ((pl.col("period") == "base").sum() / n_base).alias("weekly_before"),
             )
             .filter((pl.col("this_week") > 0) | (pl.col("weekly_before") > 0))
             .sort(["this_week", "weekly_before", dim], descending=[True, True, False])
@@ -577,7 +700,7 @@ def what_caused_it_html(ctx: ReportContext) -> str:
                 {
                     dim: label,
                     "this_week": "This week",
-                    "weekly_before": f"Weekly, {BASELINE_WEEKS} weeks before",
+                    "weekly_before": f"Weekly, {n_base} weeks before",
                 },
                 8,
             )
@@ -593,31 +716,63 @@ def removal_candidates_html(ctx: ReportContext) -> str:
         & pl.col("verdict").is_in([triage.REMOVABLE, triage.STRIKE, triage.STRIKE_IF_BUY_SHIPPING])
         & ~pl.col("expired")
     )
-    w = triage.what_if(ctx.result.data, ctx.as_of).filter(pl.col("marketplace_id").is_in(ctx.marketplaces))
-    wide = w.pivot(on="scenario", index=["marketplace_id", "channel"], values="rate")
-    wide = wide.with_columns(
-        pl.col("marketplace_id").replace_strict({x: marketplace_label(x) for x in ctx.marketplaces})
+    wide = what_if_table(ctx)
+    rows = ctx.settings.report.removal_rows
+    more = (
+        f'<p class="muted">All {t.height}: <code>python -m analysis defects --data DIR --as-of {esc(ctx.as_of)}'
+        "</code> lists every defect with its verdict.</p>"
+        if t.height > rows
+        else ""
+    )
+    incomplete = [o for _, _, o in _odr_objects(ctx) if o.get("dataMissing")]
+    caveat = (
+        '<p class="muted">The ODR is incomplete (an export it needs is not in the data folder): both columns are '
+        "lower bounds.</p>"
+        if incomplete
+        else ""
     )
     return (
         f"<h2>Feedback you can ask Amazon to remove ({t.height})</h2>"
         '<p class="muted">Amazon removes feedback with obscene words, personal information or that is entirely a '
         "product review, and strikes through FBA delivery complaints and late-delivery complaints on orders shipped "
         "on time with Buy Shipping. Ask within 90 days of the feedback.</p>"
-        + table_html(
-            t,
-            triage.COLUMNS,
-            30,
-        )
+        + table_html(t, triage.COLUMNS, rows)
+        + more
         + "<h3>Order Defect Rate if they were removed</h3>"
+        + caveat
         + table_html(
             wide,
             {
                 "marketplace_id": "Marketplace",
                 "channel": "Channel",
-                "now": "ODR rate now",
-                "if removed": "ODR rate if removed",
+                "now": "ODR now",
+                "if removed": "ODR if removed",
+                "removed": "Defects removed",
             },
             10,
+            formats={"now": pct, "if removed": pct},
+        )
+    )
+
+
+def what_if_table(ctx: ReportContext) -> pl.DataFrame:
+    """`triage.what_if` as the report shows it: one row per marketplace and channel, the rate now
+    and if every removable feedback still in time were removed."""
+    from analysis import triage
+
+    w = triage.what_if(ctx.result.data, ctx.as_of, ctx.settings.metrics).filter(
+        pl.col("marketplace_id").is_in(ctx.marketplaces)
+    )
+    rate = w.pivot(on="scenario", index=["marketplace_id", "channel"], values="rate")
+    gone = w.pivot(on="scenario", index=["marketplace_id", "channel"], values="defects").select(
+        "marketplace_id", "channel", (pl.col("now") - pl.col("if removed")).alias("removed")
+    )
+    return (
+        rate.join(gone, on=["marketplace_id", "channel"])
+        .sort("marketplace_id", "channel")
+        .with_columns(
+            pl.col("marketplace_id").replace_strict({x: marketplace_label(x) for x in ctx.marketplaces}),
+            pl.col("channel").replace_strict(CHANNEL_LABEL),
         )
     )
 
@@ -633,7 +788,7 @@ def rolloff_chart(ctx: ReportContext) -> alt.Chart:
         (
             pl.col("marketplace_id").replace_strict({x: marketplace_label(x) for x in ctx.marketplaces})
             + pl.lit(" · ")
-            + pl.col("channel").replace({"AFN": "FBA", "MFN": "Seller-fulfilled"})
+            + pl.col("channel").replace(CHANNEL_LABEL)
         ).alias("series")
     )
     line = (
@@ -669,7 +824,8 @@ def rolloff_summary_html(ctx: ReportContext) -> str:
         pl.col("marketplace_id").is_in(ctx.marketplaces)
     )
     s = s.with_columns(
-        pl.col("marketplace_id").replace_strict({x: marketplace_label(x) for x in ctx.marketplaces})
+        pl.col("marketplace_id").replace_strict({x: marketplace_label(x) for x in ctx.marketplaces}),
+        pl.col("channel").replace_strict(CHANNEL_LABEL),
     )
     return "<h2>When it goes away</h2>" + table_html(
         s,
@@ -688,19 +844,20 @@ def rolloff_summary_html(ctx: ReportContext) -> str:
 
 
 def spikes_html(ctx: ReportContext) -> str:
-    """Alarms of the report's week (defects by arrival day) with their drivers, or 'no spike'."""
+    """Incidents of the report's week (defects by arrival day), one row each, or 'no spike'."""
     from analysis import spike_views, spikes
 
     week_start = ctx.as_of - dt.timedelta(days=6)
-    alarms = [
-        a
-        for a in spikes.detect(ctx.result.data, ctx.as_of, first=week_start)
-        if a["marketplaceId"] in ctx.marketplaces
+    found = [
+        i
+        for i in spikes.incidents(ctx.result.data, ctx.as_of, ctx.settings.spikes, first=week_start)
+        if i["marketplaceId"] in ctx.marketplaces
     ]
     return (
         "<h2>Spikes</h2>"
-        f'<p class="muted">Defects that arrived {esc(week_start)} to {esc(ctx.as_of)}, judged against the '
-        "account's own history at its volume (moving-window GLR, binomial CUSUM, exact binomial p-chart, EWMA, "
-        "Laney p'). Each detector is set to at most 1 false alarm per account-year; the GLR finds the most "
-        "spikes at that rate (README: Spike detection).</p>" + spike_views.alarms_html(alarms)
+        f'<p class="muted">Negative feedback, claims and chargebacks that arrived {esc(week_start)} to '
+        f"{esc(ctx.as_of)}, judged against the account's own history at its volume. An incident is a run of "
+        "days on which more defects arrived than the account's own rate explains; the tests are set so that an "
+        "account without any real problem sees about one false incident a year.</p>"
+        + spike_views.incidents_html(found)
     )

@@ -21,11 +21,12 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import nbformat
-import polars as pl
 
-from analysis import __version__, charts, config, sources
+from analysis import __version__, charts, config, health, sources
+from analysis.errors import AnalysisError, PeriodError
 from analysis.periods import Period, latest_complete_week, parse_period
 from analysis.report_views import REPORT_CSS
+from analysis.settings import Settings
 
 REPORT_NAME = "metrics-summary"
 HEADLINE_MIME = "application/vnd.account-health.headline+json"
@@ -44,7 +45,7 @@ class ReportResult:
         return self.period
 
 
-class ReportError(Exception):
+class ReportError(AnalysisError):
     """The notebook failed; the executed notebook with the error is kept at `notebook`."""
 
     def __init__(self, message: str, notebook: Path, period: str = "") -> None:
@@ -54,11 +55,7 @@ class ReportError(Exception):
 
 
 def newest_order_day(data_dir: str | Path) -> dt.date:
-    data = sources.load(data_dir)
-    newest = data.frame("orders").select(pl.col("purchase_ts").max()).collect().item()
-    if newest is None:
-        raise sources.DataError(f"The orders files in {data_dir} hold no orders; no period to report.")
-    return newest.date()
+    return health.newest_order_day(sources.load(data_dir))
 
 
 def default_week(data_dir: str | Path) -> str:
@@ -153,6 +150,7 @@ def _execute(notebook: Path, out: Path, params: dict, progress: bool) -> float:
 
 def render(
     data_dir: str | Path,
+    settings: Settings | None = None,
     *,
     week: str | None = None,
     period: str | None = None,
@@ -162,13 +160,28 @@ def render(
     notebook: Path = config.METRICS_SUMMARY_NOTEBOOK,
     progress: bool = False,
     index: bool = True,
+    newest: dt.date | None = None,
 ) -> ReportResult:
-    """Execute the metrics-summary notebook for one period (ISO week or month) and write its report."""
+    """Execute the metrics-summary notebook for one period (ISO week or month) and write its report.
+
+    A period not yet over on the data is refused (PeriodError, nothing written) unless the
+    settings allow incomplete periods; `newest` (the newest order day) saves reading the folder
+    again when the caller knows it."""
     from papermill.exceptions import PapermillExecutionError
 
     t0 = time.perf_counter()
+    settings = settings or Settings()
     data_dir = Path(data_dir).resolve()
-    p: Period = parse_period(period or week or default_week(data_dir))
+    if newest is None:
+        data = sources.load(data_dir)
+        health.require_usable(data)
+        newest = health.newest_order_day(data)
+    p: Period = parse_period(period or week or latest_complete_week(newest))
+    if p.as_of > newest and not settings.allow_incomplete:
+        raise PeriodError(
+            f"The period {p.label} (as of {p.as_of}) is not over on the data: the newest order is from {newest}; "
+            "pick an earlier period, add newer exports, or pass --allow-incomplete."
+        )
     account = account or data_dir.name
     out = report_dir(Path(out_root), account, p.label, marketplace)
     out.mkdir(parents=True, exist_ok=True)
@@ -179,6 +192,7 @@ def render(
         "marketplace": marketplace,
         "account": account,
         "interactive": False,
+        "settings": settings.to_dict(),
     }
     os.environ.setdefault("JUPYTER_PREFER_ENV_PATH", "1")
     try:
@@ -221,6 +235,7 @@ def render(
 def render_many(
     data_dir: str | Path,
     periods: list[str],
+    settings: Settings | None = None,
     *,
     jobs: int = 1,
     progress: bool = True,
@@ -229,13 +244,19 @@ def render_many(
     """Render several periods (in parallel threads when `jobs` > 1); failures do not stop the others."""
     from tqdm.auto import tqdm
 
+    if kw.get("newest") is None:
+        data = sources.load(data_dir)
+        health.require_usable(data)
+        kw["newest"] = health.newest_order_day(data)
+
     results: list[ReportResult] = []
     errors: list[ReportError] = []
     cell_bars = progress and len(periods) == 1
     bar = tqdm(total=len(periods), desc="reports", unit="report", disable=not progress or len(periods) == 1)
     with ThreadPoolExecutor(max_workers=max(1, jobs)) as pool:
         futures = {
-            pool.submit(render, data_dir, period=p, progress=cell_bars, index=False, **kw): p for p in periods
+            pool.submit(render, data_dir, settings, period=p, progress=cell_bars, index=False, **kw): p
+            for p in periods
         }
         for fut in as_completed(futures):
             try:
@@ -278,6 +299,7 @@ body { font-family: -apple-system, "Segoe UI", Roboto, Helvetica, Arial, sans-se
 table { border-collapse: collapse; width: 100%; } th, td { text-align: left; padding: 6px 8px; border-bottom: 1px solid #ddd; }
 .badge { display: inline-block; padding: 2px 8px; border-radius: 10px; color: #fff; font-weight: 600; font-size: 12px; }
 .GOOD { background: #2e7d32; } .AT_RISK { background: #ef6c00; } .BAD { background: #c62828; } .NONE { background: #9e9e9e; }
+.INCOMPLETE { background: #fff; color: #5d4037; border: 2px dashed #8d6e63; } .warn { color: #bf360c; font-size: 13px; }
 .scroll { overflow-x: auto; }
 """
 
@@ -299,14 +321,21 @@ def write_index(out_root: Path) -> Path:
     body = "".join(
         f'<tr><td>{e(str(s.get("account", "")))}</td><td><a href="{e(s["href"])}">{e(str(s.get("period", "")))}</a></td>'
         f"<td>{e(str(s.get('asOf', '')))}</td><td>{e(', '.join(s.get('marketplaces', [])))}</td>"
-        f'<td><span class="badge {e(str(s.get("status", "NONE")))}">{e(str(s.get("label", s.get("status", ""))))}</span></td></tr>'
+        f'<td><span class="badge {e(str(s.get("status", "NONE")))}">{e(str(s.get("label", s.get("status", ""))))}</span>'
+        + (
+            f'<br><span class="warn">incomplete: {e(str(s["incomplete"]))}</span>'
+            if s.get("incomplete")
+            else ""
+        )
+        + "</td></tr>"
         for s in rows
     )
     page = (
         '<!DOCTYPE html><html lang="en"><head><meta charset="utf-8"><meta name="viewport" '
         'content="width=device-width, initial-scale=1"><title>Account Health reports</title>'
         f"<style>{INDEX_CSS}</style></head><body><h1>Account Health reports</h1>"
-        f"<p>{len(rows)} reports, newest first. Status: the worst volume-aware Order Defect Rate status.</p>"
+        f"<p>{len(rows)} reports, newest first. Status: the worst Order Defect Rate status (Good, Fair, Poor; "
+        "Incomplete when an export it needs was missing); reports of a period past the data say so.</p>"
         '<div class="scroll"><table><thead><tr><th>Account</th><th>Period</th><th>As of</th><th>Marketplaces</th>'
         f"<th>Status</th></tr></thead><tbody>{body}</tbody></table></div></body></html>\n"
     )

@@ -27,7 +27,7 @@ def _odr_defs(defs: tuple[m.MetricDef, ...]) -> dict[str, m.MetricDef]:
     return {d.channel: d for d in defs if d.population == "order_defects"}
 
 
-def calendar(data: Dataset, as_of: dt.date, defs: tuple[m.MetricDef, ...] = m.METRICS) -> pl.DataFrame:
+def calendar(data: Dataset, as_of: dt.date, defs: tuple[m.MetricDef, ...]) -> pl.DataFrame:
     """Each defective order still in the window on `as_of`, and the first day it no longer counts."""
     d = dfx.defective_orders(data, as_of, defs)
     return (
@@ -55,7 +55,7 @@ def _daily(data: Dataset, as_of: dt.date, defs: tuple[m.MetricDef, ...]) -> pl.D
 def forecast(
     data: Dataset,
     as_of: dt.date,
-    defs: tuple[m.MetricDef, ...] = m.METRICS,
+    defs: tuple[m.MetricDef, ...],
     *,
     horizon: int = HORIZON_DAYS,
     low_volume: float = LOW_VOLUME,
@@ -102,7 +102,7 @@ def forecast(
     return pl.DataFrame(rows).sort("marketplace_id", "channel", "scenario", "day")
 
 
-def summary(data: Dataset, as_of: dt.date, defs: tuple[m.MetricDef, ...] = m.METRICS, **kw) -> pl.DataFrame:
+def summary(data: Dataset, as_of: dt.date, defs: tuple[m.MetricDef, ...], **kw) -> pl.DataFrame:
     """Per marketplace and channel: today's defects and orders, the defect-free orders still
     needed to be under target, and the first day the projection is under target per scenario."""
     f = forecast(data, as_of, defs, **kw)

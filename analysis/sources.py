@@ -22,11 +22,8 @@ from pathlib import Path
 import polars as pl
 
 from analysis import parsing
+from analysis.errors import DataError  # noqa: F401  (re-exported: callers catch sources.DataError)
 from analysis.marketplaces import SALES_CHANNEL_TO_ID, feedback_date_format
-
-
-class DataError(Exception):
-    """A problem with the user's input that stops the run; the message says what to do."""
 
 
 @dataclass(frozen=True)

@@ -142,7 +142,7 @@ def triage(data: Dataset, as_of: dt.date) -> pl.DataFrame:
     )
 
 
-def what_if(data: Dataset, as_of: dt.date) -> pl.DataFrame:
+def what_if(data: Dataset, as_of: dt.date, defs: tuple[m.MetricDef, ...]) -> pl.DataFrame:
     """ODR now and if every removable or struck-through feedback (still in time) were removed."""
     t = triage(data, as_of)
     gone = t.filter(pl.col("verdict").is_in([REMOVABLE, STRIKE]) & ~pl.col("expired"))["order_id"].to_list()
@@ -150,7 +150,7 @@ def what_if(data: Dataset, as_of: dt.date) -> pl.DataFrame:
         (pl.col("removed") | ((pl.col("rating") <= 2) & pl.col("order_id").is_in(gone))).alias("removed")
     )
     after = dataclasses.replace(data, frames={**data.frames, "feedback": fb}, cache={})
-    odr = tuple(d for d in m.METRICS if d.population == "order_defects")
+    odr = tuple(d for d in defs if d.population == "order_defects")
     marketplaces = sorted(data.frame("orders").select("marketplace_id").unique().collect()["marketplace_id"])
     rows = []
     for label, ds in (("now", data), ("if removed", after)):

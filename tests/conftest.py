@@ -18,6 +18,7 @@ class Account:
     def __init__(self, root: Path) -> None:
         self.root = root
         self.orders: list[dict] = []
+        self.absent: set[str] = set()
         self.feedbacks: dict[str, list[list[str]]] = {}
         self.tables: dict[str, tuple[list[str], list[list[str]]]] = {}
 
@@ -67,6 +68,12 @@ class Account:
         self.feedbacks.setdefault(file, []).append(
             [date, str(rating), comment, "", oid, f"buyer-{oid}@example.com", removed or ""]
         )
+        return self
+
+    def without(self, *kinds: str) -> Account:
+        """Leave these kinds' files out (`write` otherwise adds a header-only file, Seller
+        Central's "nothing to download", for every kind the account has no row of)."""
+        self.absent.update(kinds)
         return self
 
     def _row(self, name: str, header: list[str], row: list[str]) -> Account:
@@ -184,7 +191,38 @@ class Account:
                 )
                 w.writerow(header)
                 w.writerows(rows)
+        self._write_empty()
         return self.root
+
+    def _write_empty(self) -> None:
+        from analysis.sample import MFN_RETURNS_HEADER
+
+        empty = {
+            "feedback": ("feedback.txt", FEEDBACK_HEADER),
+            "claims": (
+                "claims.csv",
+                ["order-id", "claim-date", "claim-reason", "claim-status", "claim-amount"],
+            ),
+            "chargebacks": (
+                "chargebacks.csv",
+                ["order-id", "chargeback-date", "reason", "category", "status"],
+            ),
+            "shipments": ("shipments.csv", ["order-id", "latest-ship-date", "ship-date", "carrier-code"]),
+            "cancellations": ("cancellations.csv", ["order-id", "cancel-date", "requested-by"]),
+            "messages": ("messages.csv", ["thread-id", "order-id", "received-at", "responded-at"]),
+            "invoices": ("invoices.csv", ["order-id", "invoice-uploaded-at"]),
+            "fba_returns": (
+                "fba_returns.txt",
+                "return-date order-id sku asin fnsku product-name quantity fulfillment-center-id detailed-disposition reason status license-plate-number customer-comments".split(),
+            ),
+            "mfn_returns": ("mfn_returns.txt", MFN_RETURNS_HEADER),
+        }
+        written = set(self.tables) | set(self.feedbacks)
+        for kind, (name, header) in empty.items():
+            if kind in self.absent or (kind == "feedback" and self.feedbacks) or name in written:
+                continue
+            sep = "\t" if name.endswith(".txt") else ","
+            (self.root / name).write_text(sep.join(header) + "\n", encoding="utf-8")
 
 
 @pytest.fixture

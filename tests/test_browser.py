@@ -41,7 +41,7 @@ def rendered(tmp_path_factory):
     for i in range(30):
         a.order(f"111-0000000-00000{i:02d}", f"2026-05-{1 + i % 28:02d}", channel="AFN" if i % 2 else "MFN")
     a.feedback("111-0000000-0000001", "5/20/26", 1, comment="<img src=x onerror=alert(1)> broken")
-    xss = reports.render(a.write(), week="2026-W26", out_root=out)
+    xss = reports.render(a.write(), week="2026-W21", out_root=out)
     return out, sample, xss
 
 
@@ -103,3 +103,24 @@ def test_index_links_open(browser, rendered):
     assert links.count() == 2
     assert all(u.startswith("file:") for u in requests) and errors == []
     page.close()
+
+
+def test_orders_only_report_shows_no_verdict_it_cannot_know(browser, tmp_path):
+    """An orders-only folder: the ODR, refund and invoice rows carry an Incomplete badge, never
+    Good / Fair / Poor, as a reader sees the page."""
+    from test_report import orders_only_account
+
+    from analysis import reports
+
+    data = orders_only_account(tmp_path)
+    res = reports.render(data, week="2026-W20", out_root=tmp_path / "reports")
+    page, requests, errors = _open(browser, res.html.as_uri())
+    try:
+        for title in ("Order Defect Rate (seller-fulfilled)", "Invoice Defect Rate", "Refund rate"):
+            badges = page.locator("tr", has_text=title).first.locator(".badge").all_inner_texts()
+            assert badges[0] == "Incomplete", (title, badges)
+            assert not {"Good", "Fair", "Poor"} & set(badges), (title, badges)
+        assert page.get_by_text("Incomplete: some exports are not in the data folder").count() == 1
+        assert not [u for u in requests if not u.startswith("file:")] and not errors
+    finally:
+        page.close()

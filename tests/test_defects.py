@@ -9,6 +9,8 @@ import polars as pl
 import pytest
 
 from analysis import causes, defects, rolloff, sample, sources, triage
+from analysis.metrics import METRICS
+from analysis.settings import Settings
 
 
 @pytest.mark.parametrize(
@@ -93,7 +95,7 @@ def test_triage_deadline_and_what_if(account):
     t = triage.triage(data, dt.date(2026, 6, 30)).sort("order_id")
     assert t["request_by"].to_list() == [dt.date(2026, 8, 8), dt.date(2026, 8, 9)]
     assert t["days_left"].to_list() == [39, 40]
-    w = triage.what_if(data, dt.date(2026, 6, 30)).filter(pl.col("channel") == "AFN")
+    w = triage.what_if(data, dt.date(2026, 6, 30), METRICS).filter(pl.col("channel") == "AFN")
     assert dict(zip(w["scenario"], w["defects"], strict=True)) == {"now": 2, "if removed": 1}
     late = triage.triage(data, dt.date(2026, 8, 9)).sort("order_id")
     assert late["expired"].to_list() == [True, False]
@@ -121,9 +123,9 @@ def test_rolloff_dates_and_rising_rate(account):
     a.feedback("0520-00", "5/25/26", 1)
     data = sources.load(a.write())
     as_of = dt.date(2026, 6, 29)
-    cal = rolloff.calendar(data, as_of)
+    cal = rolloff.calendar(data, as_of, METRICS)
     assert cal["leaves_window"].to_list() == [dt.date(2026, 8, 3)] and cal["days_left"].to_list() == [35]
-    f = rolloff.forecast(data, as_of).filter(pl.col("channel") == "AFN")
+    f = rolloff.forecast(data, as_of, METRICS).filter(pl.col("channel") == "AFN")
     recent = f.filter(pl.col("scenario") == rolloff.RECENT)
     low = f.filter(pl.col("scenario") == rolloff.LOW)
     at = lambda fr, d: fr.filter(pl.col("day") == d).row(0, named=True)  # noqa: E731
@@ -183,7 +185,7 @@ def test_defect_table_rows(sample_data):
 def test_explorer_widget_change_updates_the_drilldown(sample_data):
     from analysis.explorer import Explorer
 
-    ex = Explorer(sample_data, dt.date(2026, 11, 15))
+    ex = Explorer(sample_data, dt.date(2026, 11, 15), Settings())
     ex.widget()
     before = ex.current["drilldown"]
     assert before.count("<tr>") > 20

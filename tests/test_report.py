@@ -33,7 +33,7 @@ def xss_report(tmp_path_factory) -> reports.ReportResult:
         a.order(f"111-0000000-00000{i:02d}", f"2026-05-{1 + i % 28:02d}", channel="AFN" if i % 2 else "MFN")
     a.feedback("111-0000000-0000001", "5/20/26", 1, comment=XSS)
     a.feedback("111-0000000-0000002", "5/21/26", 2, comment="Tom & Jerry's <b>bold</b> claim")
-    return reports.render(a.write(), week="2026-W26", out_root=root / "reports")
+    return reports.render(a.write(), week="2026-W21", out_root=root / "reports")
 
 
 def test_parameters_cell_matches_what_the_runner_injects():
@@ -52,7 +52,8 @@ def test_report_layout_and_content(sample_report):
     assert sample_report.html == sample_report.html.parent / "metrics-summary.html"
     assert sample_report.html.parent.name == "2026-W46" and sample_report.html.parent.parent.name == "sample"
     html = sample_report.html.read_text(encoding="utf-8")
-    assert "Order Defect Rate" in html and "defects of" in html and "orders" in html
+    assert "Order Defect Rate" in html and "defective of" in html and "orders" in html
+    assert "Amazon's view" not in html and "README" not in html
     for label in ("Good", "Fair", "Poor"):
         assert f">{label}<" in html
     assert html.count("window.vegaEmbed") == 1  # the Vega bundle, once per page
@@ -138,17 +139,39 @@ def test_charts_draw_offline_in_chromium(sample_report):
     assert "Error loading script" not in dom
 
 
-def test_missing_data_is_said_not_zero(tmp_path):
-    """A folder with only an orders file: the scorecard says 'No data', never 0 %."""
+ALL_KINDS = ("feedback", "claims", "chargebacks", "shipments", "cancellations", "messages", "invoices",
+             "fba_returns", "mfn_returns")  # fmt: skip
+
+
+def orders_only_account(root):
+    """20 seller-fulfilled orders, 1-20 May 2026, and no other export."""
     from conftest import Account
 
-    a = Account(tmp_path / "data")
+    a = Account(root / "data").without(*ALL_KINDS)
     for i in range(20):
         a.order(f"111-0000000-00001{i:02d}", f"2026-05-{1 + i:02d}", channel="MFN")
-    res = reports.render(a.write(), week="2026-W26", out_root=tmp_path / "reports")
+    return a.write()
+
+
+def test_missing_data_is_said_not_zero(tmp_path):
+    """A folder with only an orders file, a week past the data (allowed): no Good/Fair/Poor on what
+    it cannot know, the bound or 'not known' instead, banners for both, and the index marks it."""
+    from analysis.settings import Settings
+
+    out = tmp_path / "reports"
+    with pytest.raises(reports.PeriodError):
+        reports.render(orders_only_account(tmp_path), week="2026-W21", out_root=out)
+    assert not out.exists()
+    res = reports.render(tmp_path / "data", Settings(allow_incomplete=True), week="2026-W21", out_root=out)
     html = res.html.read_text(encoding="utf-8")
-    assert "the data folder has no MFN shipments file, so this metric is not computed" in html
-    assert "no buyer messages file" in html
+    assert "Incomplete period: data ends 2026-05-20" in html
+    assert "Incomplete: some exports are not in the data folder" in html
+    assert "not known: no MFN shipments file" in html and "no Buyer messages file" in html
+    for title in ("Order Defect Rate (seller-fulfilled)", "Invoice Defect Rate", "Refund rate"):
+        row = re.search(rf"<tr><td>{re.escape(title)}</td>(.*?)</tr>", html, re.S).group(1)
+        assert "badge INCOMPLETE" in row and not re.search(r"badge (GOOD|AT_RISK|BAD)", row)
+    index = (out / "index.html").read_text(encoding="utf-8")
+    assert "incomplete: data ends 2026-05-20" in index and 'class="badge INCOMPLETE"' in index
 
 
 @pytest.mark.parametrize("interactive", [True, False])

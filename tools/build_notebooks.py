@@ -8,7 +8,7 @@ intro = nbf.v4.new_markdown_cell(
 intro.metadata["tags"] = ["report-hide"]
 cells.append(intro)
 p = nbf.v4.new_code_cell(
-    '# Parameters (papermill injects the real values after this cell)\ndata_dir = None  # folder of exports; None means the sample account\nperiod = None  # ISO week "2026-W46" or month "2026-10"; None means the latest complete week\nweek = None  # a week, as in older runs (period wins)\nas_of = None  # or an as-of date "YYYY-MM-DD"\nmarketplace = "all"  # a marketplace id, or "all"\naccount = None  # shown in the header; None means the data folder name\ninteractive = True  # False in report runs: offline charts, static output'
+    '# Parameters (papermill injects the real values after this cell)\ndata_dir = None  # folder of exports; None means the sample account\nperiod = None  # ISO week "2026-W46" or month "2026-10"; None means the latest complete week\nweek = None  # a week, as in older runs (period wins)\nas_of = None  # or an as-of date "YYYY-MM-DD"\nmarketplace = "all"  # a marketplace id, or "all"\naccount = None  # shown in the header; None means the data folder name\ninteractive = True  # False in report runs: offline charts, static output\nsettings = None  # the run\'s settings (Settings.to_dict()), as `python -m analysis report` passes them\nconfig_file = None  # opened by hand: a TOML settings file (None: the defaults)'
 )
 p.metadata["tags"] = ["parameters"]
 cells.append(p)
@@ -25,11 +25,12 @@ if not interactive:
     charts.use_offline_renderer()
 data_dir = data_dir or str(config.SAMPLE_DIR)
 period = period or week or (None if as_of else reports.default_week(data_dir))
-ctx = rv.prepare(data_dir, as_of=as_of, marketplace=marketplace, account=account, period=period)
+run = rv.run_settings(settings, config_file)
+ctx = rv.prepare(data_dir, run, as_of=as_of, marketplace=marketplace, account=account, period=period)
 display(HTML(rv.header_html(ctx)))""")
 )
 cells.append(nbf.v4.new_code_cell("display(HTML(rv.odr_scorecard_html(ctx)))"))
-cells.append(nbf.v4.new_code_cell("rv.odr_trend_chart(ctx)"))
+cells.append(nbf.v4.new_code_cell("display(rv.odr_trend_chart(ctx))"))
 cells.append(nbf.v4.new_markdown_cell("## Full scorecard per marketplace"))
 cells.append(
     nbf.v4.new_code_cell("""trend = rv.metric_trend(ctx)
@@ -58,24 +59,28 @@ nbf.write(nb, "notebooks/metrics_summary.ipynb")
 # ---------------------------------------------------------------- the two explorer notebooks
 EXPLORER_PARAMETERS = (
     "# Parameters\ndata_dir = None  # folder of exports; None means the sample account\n"
-    'as_of = None  # "YYYY-MM-DD"; None means the newest order day\ninteractive = True  # False for static reports'
+    'as_of = None  # "YYYY-MM-DD"; None means the newest order day\ninteractive = True  # False for static reports\n'
+    "settings = None  # the run's settings (Settings.to_dict()) when rendered by the suite\n"
+    "config_file = None  # opened by hand: a TOML settings file (None: the defaults)"
 )
 EXPLORER_SETUP = """import datetime as dt
 
-import polars as pl
 from IPython.display import display
 
-from analysis import charts, config, sources
+from analysis import charts, config, health, sources
+from analysis.report_views import run_settings
 from analysis.{module} import {cls}
 
 if not interactive:
     charts.use_offline_renderer()
+run = run_settings(settings, config_file)
 data = sources.load(data_dir or config.SAMPLE_DIR)
-day = dt.date.fromisoformat(as_of) if as_of else data.frame("orders").select(pl.col("purchase_ts").max()).collect().item().date()
-{var} = {cls}(data, day, interactive=interactive)"""
+day = dt.date.fromisoformat(as_of) if as_of else health.newest_order_day(data)
+health.require_covered(data, day, run)
+{var} = {cls}(data, day, {args}interactive=interactive)"""
 
 
-def explorer_notebook(path: str, intro: str, module: str, cls: str, var: str) -> None:
+def explorer_notebook(path: str, intro: str, module: str, cls: str, var: str, args: str) -> None:
     """A thin notebook: parameters, one `analysis` explorer object, and its widget or static views."""
     nb = nbf.v4.new_notebook()
     params = nbf.v4.new_code_cell(EXPLORER_PARAMETERS)
@@ -83,7 +88,7 @@ def explorer_notebook(path: str, intro: str, module: str, cls: str, var: str) ->
     nb.cells = [
         nbf.v4.new_markdown_cell(intro),
         params,
-        nbf.v4.new_code_cell(EXPLORER_SETUP.format(module=module, cls=cls, var=var)),
+        nbf.v4.new_code_cell(EXPLORER_SETUP.format(module=module, cls=cls, var=var, args=args)),
         nbf.v4.new_code_cell(f"display({var}.widget()) if interactive else {var}.show_static()"),
     ]
     nb.metadata["kernelspec"] = {"name": "python3", "display_name": "Python 3", "language": "python"}
@@ -101,6 +106,7 @@ explorer_notebook(
     "explorer",
     "Explorer",
     "explorer",
+    "run, ",
 )
 explorer_notebook(
     "notebooks/spike_detection.ipynb",
@@ -108,8 +114,9 @@ explorer_notebook(
     "its volume, with the alarms of the GLR (moving-window likelihood ratio), CUSUM, p-chart, EWMA and Laney "
     "detectors, and defects by order day beside their nowcast; pick a detector and its "
     "sensitivity, and an alarm to see the defects behind it. Defaults and their measured performance: "
-    "`benchmarks/spike_eval.py` and the README.",
+    "the README's spike detection section.",
     "spike_views",
     "SpikeExplorer",
     "spike_explorer",
+    "",
 )

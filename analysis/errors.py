@@ -1,0 +1,22 @@
+"""The suite's errors: one hierarchy, so the CLI catches only ours (anything else is a bug and
+keeps its traceback)."""
+
+
+class AnalysisError(Exception):
+    """A problem the user can fix; the message is one sentence that says what to do."""
+
+
+class DataError(AnalysisError):
+    """The data folder cannot give what was asked (missing, unreadable or unusable files)."""
+
+
+class SettingsError(AnalysisError):
+    """A settings file or override names something unknown or holds a bad value."""
+
+
+class PeriodError(AnalysisError):
+    """The period or as-of day asked for is not covered by the data."""
+
+
+class UsageError(AnalysisError):
+    """Arguments that do not fit together or name nothing known."""

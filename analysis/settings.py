@@ -1,0 +1,174 @@
+"""One run's settings, built once (defaults + a TOML file + overrides) and passed down to every
+command, notebook and report, so no function quietly uses the built-in table when a run has its
+own. A report notebook receives them as the papermill parameter `settings` (`to_dict()`), so its
+executed copy records exactly what it was computed with.
+
+TOML layout (every table optional):
+
+    [orderDefectRate.afn]      # any metric id of metrics.METRICS
+    target = 0.008             # window_days, lag_days, target
+    [spikes]                   # any field of spikes.Settings
+    glr_h = 6.0
+    [report]                   # any field of ReportOptions
+    trend_weeks = 13
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import tomllib
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from analysis import metrics as m
+from analysis import spikes
+from analysis.errors import SettingsError
+
+
+@dataclass(frozen=True)
+class ReportOptions:
+    """What the report shows, beside the metric definitions."""
+
+    trend_weeks: int = 26  # weeks of history in the trend charts
+    cause_baseline_weeks: int = 8  # "what caused it": this week against the weekly mean of these
+    removal_rows: int = 50  # removal candidates listed (the rest: `python -m analysis defects`)
+    defective_order_rows: int = 200
+
+
+@dataclass(frozen=True)
+class Settings:
+    metrics: tuple[m.MetricDef, ...] = m.METRICS
+    spikes: spikes.Settings = field(default_factory=spikes.Settings)
+    report: ReportOptions = field(default_factory=ReportOptions)
+    allow_incomplete: bool = False  # periods past the newest order day are refused unless True
+    source: str = "defaults"  # where the settings came from, for the report's footer
+
+    def metric(self, metric_id: str) -> m.MetricDef:
+        return next(d for d in self.metrics if d.id == metric_id)
+
+    def odr(self, channel: str) -> m.MetricDef:
+        return self.metric(f"orderDefectRate.{channel.lower()}")
+
+    @property
+    def odr_target(self) -> float:
+        """The stricter of the two channels' ODR targets (for views that show one ODR line)."""
+        return min(self.odr("AFN").target, self.odr("MFN").target)
+
+    def to_dict(self) -> dict:
+        """JSON-able: only what differs from the defaults, so `from_dict` rebuilds it exactly."""
+        base = {d.id: d for d in m.METRICS}
+        metrics = {}
+        for d in self.metrics:
+            changed = {k: getattr(d, k) for k in m.TUNABLE if getattr(d, k) != getattr(base[d.id], k)}
+            if changed:
+                metrics[d.id] = changed
+        return {
+            "metrics": metrics,
+            "spikes": _changed(self.spikes, spikes.Settings()),
+            "report": _changed(self.report, ReportOptions()),
+            "allow_incomplete": self.allow_incomplete,
+            "source": self.source,
+        }
+
+    @classmethod
+    def from_dict(cls, doc: dict | None) -> Settings:
+        doc = doc or {}
+        return _make(
+            doc.get("metrics") or {},
+            doc.get("spikes") or {},
+            doc.get("report") or {},
+            allow_incomplete=bool(doc.get("allow_incomplete", False)),
+            source=str(doc.get("source", "defaults")),
+        )
+
+
+def _changed(obj: object, default: object) -> dict:
+    return {
+        f.name: getattr(obj, f.name)
+        for f in dataclasses.fields(obj)
+        if getattr(obj, f.name) != getattr(default, f.name)
+    }
+
+
+def _replace(kind: str, obj, values: dict):
+    names = {f.name: f for f in dataclasses.fields(obj)}
+    bad = set(values) - set(names)
+    if bad:
+        raise SettingsError(
+            f"[{kind}]: unknown setting(s) {', '.join(sorted(bad))}; known: {', '.join(names)}"
+        )
+    for k, v in values.items():
+        want = type(getattr(obj, k))
+        ok = isinstance(v, want) or (want is float and isinstance(v, int) and not isinstance(v, bool))
+        if not ok or isinstance(v, bool) != (want is bool) or (isinstance(v, int | float) and v < 0):
+            raise SettingsError(f"[{kind}] {k} = {v!r} is not a valid {want.__name__}")
+    return dataclasses.replace(
+        obj, **{k: (float(v) if type(getattr(obj, k)) is float else v) for k, v in values.items()}
+    )
+
+
+def _make(metric_overrides: dict, spike_values: dict, report_values: dict, **kw) -> Settings:
+    return Settings(
+        metrics=m.configured(metric_overrides),
+        spikes=_replace("spikes", spikes.Settings(), spike_values),
+        report=_replace("report", ReportOptions(), report_values),
+        **kw,
+    )
+
+
+def _flatten(doc: dict, prefix: str = "") -> dict[str, dict]:
+    """`{"orderDefectRate": {"afn": {"target": 1}}}` -> `{"orderDefectRate.afn": {"target": 1}}`."""
+    out: dict[str, dict] = {}
+    leaf = {k: v for k, v in doc.items() if not isinstance(v, dict)}
+    if leaf and prefix:
+        out[prefix] = leaf
+    elif leaf:
+        raise SettingsError(
+            f"settings outside a table: {', '.join(sorted(leaf))}; put them under [metric id], [spikes] or [report]"
+        )
+    for k, v in doc.items():
+        if isinstance(v, dict):
+            out.update(_flatten(v, f"{prefix}.{k}" if prefix else k))
+    return out
+
+
+def build(
+    config_file: str | Path | None = None,
+    overrides: dict | None = None,
+    *,
+    allow_incomplete: bool = False,
+) -> Settings:
+    """Defaults, then `config_file` (TOML), then `overrides` (metric id -> {target, ...}, or
+    "spikes"/"report" -> {...})."""
+    doc: dict = {}
+    if config_file:
+        path = Path(config_file)
+        try:
+            with open(path, "rb") as fh:
+                doc = tomllib.load(fh)
+        except FileNotFoundError as exc:
+            raise SettingsError(f"The settings file {path} does not exist.") from exc
+        except tomllib.TOMLDecodeError as exc:
+            raise SettingsError(f"{path}: not valid TOML ({exc}).") from exc
+        except (OSError, UnicodeDecodeError) as exc:
+            raise SettingsError(f"{path}: cannot be read ({exc.__class__.__name__}).") from exc
+    for section in ("spikes", "report"):
+        if not isinstance(doc.get(section, {}), dict):
+            raise SettingsError(f"{config_file}: '{section}' must be a table ([{section}])")
+    spike_values = dict(doc.pop("spikes", {}))
+    report_values = dict(doc.pop("report", {}))
+    metric_overrides = _flatten(doc)
+    for k, v in (overrides or {}).items():
+        if k == "spikes":
+            spike_values.update(v)
+        elif k == "report":
+            report_values.update(v)
+        else:
+            metric_overrides.setdefault(k, {}).update(v)
+    return _make(
+        metric_overrides,
+        spike_values,
+        report_values,
+        allow_incomplete=allow_incomplete,
+        source=str(config_file) if config_file else "defaults",
+    )

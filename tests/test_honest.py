@@ -1,0 +1,261 @@
+"""Never say more than the data knows: absent files, periods past the data, one run's settings,
+our verdict named as ours (issue 12)."""
+
+import datetime as dt
+import json
+import re
+import shutil
+import subprocess
+import sys
+
+import polars as pl
+import pytest
+
+from analysis import config, health, settings, triage, wording
+from analysis import report_views as rv
+from analysis.errors import PeriodError, SettingsError
+from analysis.settings import Settings
+
+ORDERS_ONLY = ("All_Orders_com.txt", "All_Orders_co_uk.txt")
+
+
+def _run(*args, timeout=300):
+    return subprocess.run(
+        [sys.executable, "-m", "analysis", *args], capture_output=True, text=True, timeout=timeout
+    )
+
+
+@pytest.fixture(scope="module")
+def orders_only(tmp_path_factory):
+    d = tmp_path_factory.mktemp("oo") / "data"
+    d.mkdir()
+    for f in ORDERS_ONLY:
+        shutil.copy(config.SAMPLE_DIR / f, d / f)
+    return d
+
+
+def test_orders_only_folder_has_no_verdict_and_names_the_files(orders_only):
+    r = _run("metrics", "--data", str(orders_only), "--as-of", "2026-11-15")
+    assert r.returncode == 0, r.stderr
+    doc = json.loads(r.stdout)
+    health.validate(doc)
+    for pm in doc["performanceMetrics"]:
+        for ch in ("afn", "mfn"):
+            odr = pm["orderDefectRate"][ch]
+            assert odr["dataMissing"] == ["feedback", "claims", "chargebacks"]
+            assert odr["status"] == odr["volumeAdjustedStatus"] == odr["orderWithDefects"]["status"] == "NONE"
+            assert odr["orderCount"] > 0  # counts still computed from what is there
+        assert pm["refundRate"]["dataMissing"] == ["fba_returns", "mfn_returns"]
+        assert pm["invoiceDefectRate"]["dataMissing"] == ["invoices", "shipments"]
+        assert pm["invoiceDefectRate"]["status"] == pm["refundRate"]["status"] == "NONE"
+    # one warning line per absent kind, on stderr
+    warned = [ln for ln in r.stderr.splitlines() if ln.startswith("warning: No ")]
+    kinds = ("Seller feedback", "A-to-z claims", "Chargebacks", "MFN shipments", "Cancellations")
+    assert len(warned) == 9 and all(any(k in w for w in warned) for k in kinds)
+    # the estimate says which files it lacked
+    assert all(s["dataMissing"][:3] == ["feedback", "claims", "chargebacks"] for s in doc["accountStatuses"])
+
+
+def test_header_only_file_means_none_and_the_metric_is_complete(account):
+    a = account
+    for i in range(1, 11):
+        a.order(f"O{i}", "2026-06-01")
+    a.order("LAST", "2026-06-30")
+    folder = a.write()
+    pm = health.account_health(folder, "2026-06-30").document["performanceMetrics"][0]
+    odr = pm["orderDefectRate"]["afn"]
+    assert "dataMissing" not in odr and (odr["orderCount"], odr["status"]) == (10, "GOOD")
+    # the same folder without a claims file: incomplete
+    (folder / "claims.csv").unlink()
+    pm = health.account_health(folder, "2026-06-30").document["performanceMetrics"][0]
+    assert pm["orderDefectRate"]["afn"]["dataMissing"] == ["claims"]
+
+
+def test_incomplete_metric_shows_its_bound_never_a_badge(orders_only):
+    ctx = rv.prepare(orders_only, Settings(), week="2026-W46")
+    card = rv.odr_scorecard_html(ctx) + "".join(rv.scorecard_html(ctx, m) for m in ctx.marketplaces)
+    rows = re.findall(r"<tr>(.*?)</tr>", card, re.S)
+    for title in ("Order Defect Rate (FBA)", "Refund rate", "Invoice Defect Rate"):
+        row = next(r for r in rows if title in r)
+        assert 'class="badge INCOMPLETE"' in row and not re.search(r'badge (GOOD|AT_RISK|BAD)"', row)
+    odr_row = next(r for r in rows if "Amazon.com" in r and "FBA" in r)
+    assert re.search(
+        r"at least 0\.\d\d\u00a0%: no Seller feedback report, A-to-z claims, Chargebacks file", odr_row
+    )
+    assert "Incomplete: some exports are not in the data folder" in rv.header_html(ctx)
+    assert rv.headline(ctx)["status"] == "INCOMPLETE"
+
+
+def test_all_rows_of_a_kind_set_aside_is_refused(tmp_path):
+    d = tmp_path / "data"
+    d.mkdir()
+    shutil.copy(config.SAMPLE_DIR / "All_Orders_com.txt", d)
+    (d / "feedback.txt").write_text(
+        "Date\tRating\tComments\tYour Response\tOrder ID\tRater Email\n"
+        "not a date\tnine\tx\t\t111-1\tb@example.com\n",
+        encoding="utf-8",
+    )
+    r = _run("metrics", "--data", str(d), "--as-of", "2026-11-15")
+    assert r.returncode == 2 and r.stdout == ""
+    assert "Every row of the Seller feedback report files" in r.stderr and "line 2" in r.stderr
+    assert "Traceback" not in r.stderr and "b@example.com" not in r.stderr
+
+
+@pytest.mark.parametrize("command", ["metrics", "defects", "spikes"])
+def test_as_of_past_the_data_is_refused(command):
+    r = _run(command, "--data", str(config.SAMPLE_DIR), "--as-of", "2027-03-01")
+    assert r.returncode == 2 and r.stdout == ""
+    assert "newest order in sample is from 2026-11-15" in r.stderr and "--allow-incomplete" in r.stderr
+
+
+def test_as_of_past_the_data_allowed_when_asked():
+    ok = _run("metrics", "--data", str(config.SAMPLE_DIR), "--as-of", "2026-11-16", "--allow-incomplete")
+    assert ok.returncode == 0 and json.loads(ok.stdout)["asOf"] == "2026-11-16"
+
+
+def test_future_week_and_unfinished_month_write_nothing(tmp_path):
+    out = tmp_path / "reports"
+    for period in (["--week", "2026-W47"], ["--month", "2026-11"], ["--week", "2027-W10"]):
+        r = _run("report", "--data", str(config.SAMPLE_DIR), *period, "--out", str(out))
+        assert r.returncode == 2, r.stderr
+        assert "is after the data" in r.stderr and "2026-11-15" in r.stderr
+    assert not out.exists()
+
+
+def test_a_period_past_the_data_says_so(orders_only):
+    with pytest.raises(PeriodError):
+        rv.prepare(config.SAMPLE_DIR, Settings(), week="2026-W47")
+    ctx = rv.prepare(config.SAMPLE_DIR, Settings(allow_incomplete=True), week="2026-W47")
+    assert "Incomplete period: data ends 2026-11-15" in rv.header_html(ctx)
+    assert rv.headline(ctx)["incomplete"] == "data ends 2026-11-15"
+    # no trend point after the data: the last as-of day drawn is the newest order day or before
+    assert rv.metric_trend(ctx)["as_of"].max() <= dt.date(2026, 11, 15)
+
+
+def test_what_if_table_equals_triage(sample_data):
+    ctx = rv.prepare(config.SAMPLE_DIR, Settings(), week="2026-W46")
+    shown = rv.what_if_table(ctx)
+    w = triage.what_if(ctx.result.data, ctx.as_of, ctx.settings.metrics)
+    now = w.filter(pl.col("scenario") == "now").sort("marketplace_id", "channel")
+    after = w.filter(pl.col("scenario") == "if removed").sort("marketplace_id", "channel")
+    assert shown["now"].to_list() == now["rate"].to_list()
+    assert shown["if removed"].to_list() == after["rate"].to_list()
+    assert set(shown["channel"]) <= {"FBA", "Seller-fulfilled"}
+    html = rv.removal_candidates_html(ctx)
+    section = html.split("if they were removed")[1]
+    for r in shown.iter_rows(named=True):  # the cells are the rates, as percentages
+        assert wording.pct(r["now"]) in section and wording.pct(r["if removed"]) in section
+    assert ">0.0<" not in section and "AFN" not in section
+
+
+def test_explorer_default_rates_equal_the_cli(sample_data):
+    from analysis.explorer import Explorer
+
+    ex = Explorer(sample_data, dt.date(2026, 11, 15), Settings(), interactive=False)
+    mine = ex._breakdown("sku").select("value", "orders", "defects", "rate")
+    r = _run(
+        "defects",
+        "--data",
+        str(config.SAMPLE_DIR),
+        "--as-of",
+        "2026-11-15",
+        "--by",
+        "sku",
+        "--format",
+        "json",
+    )
+    cli = pl.DataFrame(json.loads(r.stdout)).select("value", "orders", "defects", "rate")
+    assert mine.sort("value").to_dicts() == cli.sort("value").to_dicts()
+    hub = cli.filter(pl.col("value") == "HUB-7").row(0, named=True)
+    assert (hub["defects"], hub["orders"]) == (37, 423)
+
+
+def test_toml_settings_reach_defects_spikes_and_the_report(tmp_path, sample_data):
+    toml = tmp_path / "s.toml"
+    toml.write_text(
+        "[orderDefectRate.afn]\ntarget = 0.05\n[spikes]\nglr_h = 50.0\n[report]\ntrend_weeks = 8\n"
+    )
+    run = settings.build(toml)
+    assert run.metric("orderDefectRate.afn").target == 0.05 and run.spikes.glr_h == 50.0
+    assert Settings.from_dict(run.to_dict()) == run  # what papermill passes rebuilds the same run
+    args = ("--data", str(config.SAMPLE_DIR), "--as-of", "2026-11-15")
+    base = _run("defects", *args, "--by", "sku", "--format", "json")
+    tuned = _run("defects", *args, "--by", "sku", "--format", "json", "--config", str(toml))
+    p0 = {r["value"]: r["p_above_target"] for r in json.loads(base.stdout)}
+    p1 = {r["value"]: r["p_above_target"] for r in json.loads(tuned.stdout)}
+    assert p1["STAND-A"] < p0["STAND-A"]  # P(rate > 5 %) is smaller than P(rate > 1 %)
+    first = ("--from", "2026-09-01")
+    s0 = json.loads(_run("spikes", *args, *first, "--format", "json").stdout)
+    s1 = json.loads(_run("spikes", *args, *first, "--format", "json", "--config", str(toml)).stdout)
+    glr = [a for a in s0["alarms"] if a["detector"] == "glr"]
+    assert glr and not [a for a in s1["alarms"] if a["detector"] == "glr"]
+    ctx = rv.prepare(config.SAMPLE_DIR, run, week="2026-W46")
+    html = rv.odr_scorecard_html(ctx) + rv.footer_html(ctx)
+    assert "&lt; 5\u00a0%" in html and "s.toml" in html and "target = 0.05" in html
+    assert ctx.as_of - dt.timedelta(weeks=7) == rv.metric_trend(ctx)["as_of"].min()
+
+
+def test_bad_settings_are_one_sentence(tmp_path):
+    bad = tmp_path / "bad.toml"
+    for text, words in (
+        ("[orderDefectRate.afn]\ntarget = 5\n", "is not a fraction"),
+        ("[spikes]\nglr = 3\n", "unknown setting"),
+        ("[orderDefectRat]\ntarget = 0.1\n", "unknown metric"),
+        ("target = 0.1\n", "outside a table"),
+        ("[report\n", "not valid TOML"),
+    ):
+        bad.write_text(text)
+        with pytest.raises(SettingsError, match=words):
+            settings.build(bad)
+        r = _run("metrics", "--data", str(config.SAMPLE_DIR), "--as-of", "2026-11-15", "--config", str(bad))
+        assert r.returncode == 2 and "Traceback" not in r.stderr and words in r.stderr
+
+
+def test_words():
+    assert wording.count(1, "defect") == "1 defect" and wording.count(1, "claim") == "1 claim"
+    assert wording.count(2, "refunded order") == "2 refunded orders"
+    assert wording.count(1234, "order") == "1,234 orders"
+    assert [wording.p_text(p) for p in (6.45e-5, 0.028, 0.0043, 0.0956, 0.5)] == [
+        "p < 0.001",
+        "p = 0.028",
+        "p = 0.0043",
+        "p = 0.096",
+        "p = 0.50",
+    ]
+    assert wording.direction(0.90, True, False) == "below the 90\u00a0% target"
+    assert wording.direction(0.01, False, False) == "over the 1\u00a0% target"
+
+
+def test_status_sentence_by_hand():
+    odr = Settings().odr("AFN")
+    # metrics.md's example: 1 defect in 10 orders is 10 %, p = 0.0956, Fair
+    obj = {
+        "orderCount": 10,
+        "orderWithDefects": {"count": 1},
+        "volumeAdjustedStatus": "AT_RISK",
+        "pValue": 0.0956,
+    }
+    assert rv.status_sentence(odr, obj) == (
+        "1 defect in 10 orders: over the 1\u00a0% target, but at this volume that can be chance (p = 0.096)."
+    )
+    obj = {
+        "orderCount": 10,
+        "orderWithDefects": {"count": 2},
+        "volumeAdjustedStatus": "BAD",
+        "pValue": 0.0043,
+    }
+    assert rv.status_sentence(odr, obj).endswith("more than chance explains at this volume (p = 0.0043).")
+    crt = Settings().metric("contactResponseTime")  # higher is better: misses are late answers
+    obj = {"messageCount": 223, "respondedWithin24hCount": 193, "volumeAdjustedStatus": "BAD", "pValue": 0.01}
+    assert rv.status_sentence(crt, obj).startswith("30 late answers in 223 messages: below the 90\u00a0% target")
+
+
+def test_our_verdict_is_named_ours_and_amazons_has_its_date(sample_data):
+    ctx = rv.prepare(config.SAMPLE_DIR, Settings(), week="2026-W46")
+    html = rv.odr_scorecard_html(ctx) + "".join(rv.scorecard_html(ctx, m) for m in ctx.marketplaces)
+    assert "Amazon's view" not in html and "Amazon, 2026-11-15:" in html
+    assert "Over target" in html or "Under target" in html
+    assert "README" not in html and "Amazon's performance report of 2026-11-15" in html
+    # a week before the newest snapshot reads the older one, with its own date
+    older = rv.prepare(config.SAMPLE_DIR, Settings(), week="2026-W45")
+    assert "Amazon, 2026-11-08:" in rv.odr_scorecard_html(older)
