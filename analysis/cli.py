@@ -70,7 +70,7 @@ def _parser() -> argparse.ArgumentParser:
     df.add_argument("--format", choices=("csv", "json"), default="csv")
     df.add_argument("--out", type=Path)
 
-    sp = sub.add_parser("spikes", help="spike alarms per day and detector")
+    sp = sub.add_parser("spikes", help="spike incidents (one per episode), or alarms per day and detector")
     data_args(sp)
     sp.add_argument("--as-of", type=_date, required=True)
     sp.add_argument(
@@ -78,6 +78,9 @@ def _parser() -> argparse.ArgumentParser:
     )
     sp.add_argument("--basis", choices=("arrival", "order"), default="arrival")
     sp.add_argument("--format", choices=("text", "json"), default="text")
+    sp.add_argument(
+        "--detectors", action="store_true", help="text: one line per day and detector instead of per incident"
+    )
 
     c = sub.add_parser("check", help="list rows set aside; exit 1 when any")
     data_args(c)
@@ -121,7 +124,7 @@ def _settings(args: argparse.Namespace):
     )
 
 
-def _load(args: argparse.Namespace, run, as_of: dt.date | None = None):
+def _load(args: argparse.Namespace, run, as_of: dt.date | None = None, what: str = ""):
     """Read the data folder, warn about skipped files and absent inputs, and refuse what the data
     cannot speak for (all rows of a kind set aside; an as-of day after the newest order)."""
     from analysis import health, sources
@@ -130,9 +133,17 @@ def _load(args: argparse.Namespace, run, as_of: dt.date | None = None):
     _warn_skipped(data)
     health.require_usable(data)
     if as_of is not None:
-        health.require_covered(data, as_of, run)
+        health.require_covered(data, as_of, run, what)
+        for line in (health.past_data_line(data, as_of), health.before_data_line(data, as_of, run.metrics)):
+            if line:
+                print(f"warning: {line}", file=sys.stderr)
     for line in health.missing_input_lines(data, run.metrics):
         print(f"warning: {line}", file=sys.stderr)
+    if data.quarantine.height:
+        print(
+            f"warning: {data.quarantine.height} rows set aside (list them with `python -m analysis check`).",
+            file=sys.stderr,
+        )
     return data
 
 
@@ -156,11 +167,16 @@ def _run(args: argparse.Namespace) -> int:
         from analysis import defects
 
         data = _load(args, run, args.as_of)
+        missing = _defect_files(data, run)
         table = (
             defects.breakdown(data, args.as_of, args.by, run.metrics)
             if args.by
             else defects.defect_table(data, args.as_of, run.metrics)
         )
+        if missing:  # every row says its counts can only be too low
+            import polars as pl
+
+            table = table.with_columns(pl.lit(", ".join(missing)).alias("data_missing"))
         if args.format == "csv":
             _emit(table.write_csv(), args.out)
         else:
@@ -169,25 +185,36 @@ def _run(args: argparse.Namespace) -> int:
     if args.command == "spikes":
         from analysis import spikes
 
+        if args.first and args.first > args.as_of:
+            raise UsageError(f"--from {args.first} is after --as-of {args.as_of}")
         data = _load(args, run, args.as_of)
+        missing = _defect_files(data, run)
         alarms = spikes.detect(data, args.as_of, run.spikes, first=args.first, basis=args.basis)
+        found = spikes.incidents(data, args.as_of, run.spikes, first=args.first, basis=args.basis)
         if args.format == "json":
-            print(
-                json.dumps({"asOf": args.as_of.isoformat(), "basis": args.basis, "alarms": alarms}, indent=1)
-            )
-        elif not alarms:
-            print("No spike: no detector fired.")
-        else:
+            doc = {
+                "asOf": args.as_of.isoformat(),
+                "basis": args.basis,
+                "settings": run.to_dict()["spikes"],
+                **({"dataMissing": missing} if missing else {}),
+                "incidents": found,
+                "alarms": alarms,
+            }
+            print(json.dumps(doc, indent=1))
+        elif args.detectors:
             for a in alarms:
-                drivers = "; ".join(
-                    f"{k}: " + ", ".join(f"{x['value']} ({x['defects']})" for x in v)
-                    for k, v in a["drivers"].items()
-                )
-                since = f" since {a['windowStart']}" if a["windowStart"] != a["date"] else ""
+                print(_alarm_line(a))
+            if not alarms:
+                print("No spike: no detector fired.")
+        else:
+            if missing:
                 print(
-                    f"{a['date']} {a['marketplaceId']} {a['channel']} {a['detector']}: {a['observed']} defects"
-                    f"{since}, {a['expected']:.2f} expected, p = {a['pValue']:.2g}; {drivers}"
+                    f"Incomplete: no {', '.join(missing)} file; only the defects of the files present are watched."
                 )
+            for i in found:
+                print(_incident_line(i))
+            if not found:
+                print("No spike: no incident.")
         return 0
     if args.command == "check":
         from analysis import health, sources
@@ -196,7 +223,10 @@ def _run(args: argparse.Namespace) -> int:
         _warn_skipped(data)
         for line in health.missing_input_lines(data, run.metrics):
             print(f"warning: {line}", file=sys.stderr)
-        print(f"settings: {run.source}" + "".join(f"; {k} {v}" for k, v in run.to_dict()["metrics"].items()))
+        changed = run.to_dict()
+        tuned = [f"{k} {v}" for k, v in changed["metrics"].items()]
+        tuned += [f"[{sec}] {k} = {v}" for sec in ("spikes", "report") for k, v in changed[sec].items()]
+        print(f"settings: {run.source}" + "".join(f"; {t}" for t in tuned))
         for f in data.files:
             print(
                 f"{f.path.name}: {f.kind}, {f.rows} rows: {f.accepted} used, {f.quarantined} set aside, "
@@ -255,14 +285,16 @@ def _report(args: argparse.Namespace, run) -> int:
 
 
 def _history(args: argparse.Namespace) -> int:
-    from analysis import metrics
+    from analysis import health, metrics
 
     if args.last < args.first:
         raise UsageError("--to is before --from")
     run = _settings(args)
-    data = _load(args, run, args.last)
+    data = _load(args, run, args.last, f"--to day {args.last}")
     defs = run.metrics
-    card = metrics.scorecard(metrics.history(data, args.first, args.last, defs), defs)
+    card = health.mark_incomplete(
+        metrics.scorecard(metrics.history(data, args.first, args.last, defs), defs), data, defs
+    )
     if args.format == "parquet":
         if not args.out:
             raise UsageError("--format parquet needs --out FILE")
@@ -273,6 +305,47 @@ def _history(args: argparse.Namespace) -> int:
     else:
         _emit(json.dumps(card.to_dicts(), default=str, indent=1), args.out)
     return 0
+
+
+def _defect_files(data, run) -> list[str]:
+    """The ODR's absent kinds; with none of them there is no defect to show."""
+    from analysis import health
+
+    missing = health.odr_missing(data, run.metrics)
+    if not any(data.has(k) for k in ("feedback", "claims", "chargebacks")):
+        raise UsageError(
+            f"No feedback, A-to-z claims or chargebacks file in {data.data_dir.name}: there is no defect to show; "
+            "add the exports to the folder."
+        )
+    return missing
+
+
+def _drivers_text(drivers: dict) -> str:
+    return "; ".join(
+        f"{k}: " + ", ".join(f"{x['value']} ({x['defects']})" for x in v) for k, v in drivers.items() if v
+    )
+
+
+def _alarm_line(a: dict) -> str:
+    from analysis import wording
+
+    since = f" since {a['windowStart']}" if a["windowStart"] != a["date"] else ""
+    return (
+        f"{a['date']} {a['marketplaceId']} {wording.CHANNEL_LABEL[a['channel']]} {a['detector']}: "
+        f"{wording.count(a['observed'], 'defect')}{since}, {a['expected']:.2f} expected, "
+        f"{wording.p_text(a['pValue'])}; {_drivers_text(a['drivers'])}"
+    )
+
+
+def _incident_line(i: dict) -> str:
+    from analysis import wording
+
+    learning = f" (learning: {i['historyDays']} days of history)" if i.get("learning") else ""
+    return (
+        f"{i['firstDay']} to {i['lastDay']} {i['marketplaceId']} {wording.CHANNEL_LABEL[i['channel']]}: "
+        f"{wording.count(i['observed'], 'defect')} against {i['expected']:.1f} expected, "
+        f"{wording.p_text(i['pValue'])}, strongest test {i['detector']}{learning}; {_drivers_text(i['drivers'])}"
+    )
 
 
 def _warn_skipped(data) -> None:

@@ -152,7 +152,7 @@ class Explorer(ViewPanel):
         }
         return {
             "pareto": self.pareto(odr) if odr.height else "<p>No defects for this selection.</p>",
-            "by_week": self.by_week(t) if t.height else "<p>No defects for this selection.</p>",
+            "by_week": self.by_week(odr) if odr.height else "<p>No defects for this selection.</p>",
             "skus": "<h3>SKUs (shrunk rates: a SKU with 1 defect in 2 orders does not top the list)</h3>"
             + table_html(self._breakdown("sku"), {"value": "SKU", **shrunk}, 15),
             "carriers": "<h3>Carriers</h3>"

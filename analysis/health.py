@@ -5,15 +5,17 @@ from __future__ import annotations
 
 import datetime as dt
 import json
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
 import polars as pl
 
 from analysis import metrics as m
-from analysis import populations, sources, stats
+from analysis import populations, sources, stats, wording
 from analysis.config import SCHEMA_FILE
 from analysis.errors import DataError, PeriodError, SettingsError
+from analysis.marketplaces import marketplace_label
 from analysis.settings import Settings
 from analysis.settings import build as build_settings
 from analysis.snapshots import VIOLATION_KEYS, newest_for
@@ -121,26 +123,40 @@ def _no_orders_message(data: sources.Dataset) -> str:
 
 
 def require_usable(data: sources.Dataset) -> None:
-    """Stop (DataError) when the orders hold nothing, or when every row of a file kind was set
-    aside: such a kind would read as "none" and every metric that needs it would look clean."""
+    """Stop (DataError) when the orders hold nothing, or when every row of an export file was set
+    aside: such a file would read as "none" and every metric that needs it would look clean."""
     newest_order_day(data)
-    for kind in dict.fromkeys(f.kind for f in data.files):
-        if kind not in sources.TABLE_KINDS or kind == "orders":
+    for f in data.files:
+        if f.kind not in sources.TABLE_KINDS or not f.rows or f.quarantined < f.rows:
             continue
-        files = [f for f in data.files if f.kind == kind]
-        rows = sum(f.rows for f in files)
-        if rows and not data.frame(kind).select(pl.len()).collect().item():
-            q = data.quarantine.filter(pl.col("file").is_in([f.path.name for f in files]))
-            first = q.row(0, named=True) if q.height else None
-            where = (
-                f" the first: {first['file']} line {first['line']}, column '{first['column']}': {first['reason']}."
-                if first
-                else ""
-            )
-            raise DataError(
-                f"Every row of the {sources.KIND_BY_NAME[kind].title} files ({rows} rows) was set aside, so the "
-                f"metrics that need them cannot be computed;{where} See them all with `python -m analysis check`."
-            )
+        q = data.quarantine.filter(pl.col("file") == f.path.name)
+        first = q.row(0, named=True) if q.height else None
+        where = (
+            f" the first: {first['file']} line {first['line']}, column '{first['column']}': {first['reason']}."
+            if first
+            else ""
+        )
+        raise DataError(
+            f"Every row of {f.path.name} ({sources.KIND_BY_NAME[f.kind].title}, {wording.count(f.rows, 'row')}) was set aside, so "
+            f"the metrics that need it cannot be computed;{where} See them all with `python -m analysis check`."
+        )
+
+
+def coverage(data: sources.Dataset) -> dict[str, Callable[[str], bool]]:
+    """Per marketplace of the orders: which file kinds the folder holds for it. Feedback is
+    downloaded per marketplace, so a folder with the UK's feedback but not the US's lacks the
+    US's (a header-only feedback file, which names no marketplace, counts for every one)."""
+    marketplaces = sorted(_channels_by_marketplace(data))
+    fb_files = [f for f in data.files if f.kind == "feedback"]
+    if any(f.rows == 0 for f in fb_files) or len(marketplaces) == 1:
+        with_feedback = set(marketplaces) if fb_files else set()
+    else:
+        with_feedback = set(data.frame("feedback").select("marketplace_id").unique().collect().to_series())
+
+    def has_for(mkt: str) -> Callable[[str], bool]:
+        return lambda kind: data.has(kind) and (kind != "feedback" or mkt in with_feedback)
+
+    return {mkt: has_for(mkt) for mkt in marketplaces}
 
 
 def require_covered(data: sources.Dataset, as_of: dt.date, settings: Settings, what: str = "") -> None:
@@ -228,18 +244,99 @@ def _quarantine_section(data: sources.Dataset, extra: list[str]) -> dict:
 
 
 def missing_input_lines(data: sources.Dataset, defs: tuple[m.MetricDef, ...]) -> list[str]:
-    """One sentence per absent file kind, naming the metrics it leaves incomplete (stderr of
-    every command, the report's data-quality notes)."""
-    affected: dict[str, list[str]] = {}
-    channels = set().union(*_channels_by_marketplace(data).values())
-    for d in defs:
-        for k in m.missing_inputs(d, data.has, channels):
-            affected.setdefault(k, []).append(d.title)
-    return [
-        f"No {sources.KIND_BY_NAME[k].title} file in the data folder: {', '.join(ts)} "
-        f"{'is' if len(ts) == 1 else 'are'} incomplete (no status; counts from what is there)."
-        for k, ts in affected.items()
+    """One sentence per absent file kind (and marketplace, where only some lack it), naming the
+    metrics it leaves incomplete: stderr of every command, the report's notes and banner."""
+    channels = _channels_by_marketplace(data)
+    has = coverage(data)
+    lacking: dict[str, dict[str, list[str]]] = {}  # kind -> marketplace -> metric titles
+    for mkt in sorted(channels):
+        for d in defs:
+            for k in m.missing_inputs(d, has[mkt], channels[mkt]):
+                titles = lacking.setdefault(k, {}).setdefault(mkt, [])
+                titles.append(d.title)
+    out = []
+    for k, by_mkt in lacking.items():
+        titles = list(dict.fromkeys(t for ts in by_mkt.values() for t in ts))
+        where = (
+            "in the data folder"
+            if len(by_mkt) == len(channels) and data.has(k) is False
+            else "for " + ", ".join(marketplace_label(x) for x in by_mkt)
+        )
+        out.append(
+            f"No {sources.KIND_BY_NAME[k].title} file {where}: {', '.join(titles)} "
+            f"{'is' if len(titles) == 1 else 'are'} incomplete (no status; counts from what is there)."
+        )
+    return out
+
+
+def mark_incomplete(card: pl.DataFrame, data: sources.Dataset, defs: tuple[m.MetricDef, ...]) -> pl.DataFrame:
+    """A scorecard (`metrics.scorecard`, one day or a history) with what the data could not tell:
+    `data_missing` (the absent kinds, comma-separated) with statuses NONE, as in the JSON, and
+    `past_data` for as-of days after the newest order day."""
+    channels, has = _channels_by_marketplace(data), coverage(data)
+    rows = []
+    for mkt in channels:
+        for d in defs:
+            miss = m.missing_inputs(d, has[mkt], channels[mkt])
+            rows.append({"marketplace_id": mkt, "metric": d.id, "data_missing": ", ".join(miss) or None})
+    gaps = pl.DataFrame(
+        rows, schema={"marketplace_id": pl.String, "metric": pl.String, "data_missing": pl.String}
+    )
+    out = card.join(gaps, on=["marketplace_id", "metric"], how="left")
+    none = pl.col("data_missing").is_not_null()
+    out = out.with_columns(
+        pl.when(none).then(pl.lit("NONE")).otherwise(pl.col("status")).alias("status"),
+        pl.when(none)
+        .then(pl.lit("NONE"))
+        .otherwise(pl.col("volume_adjusted_status"))
+        .alias("volume_adjusted_status"),
+    )
+    day = pl.col("as_of") if "as_of" in out.columns else pl.lit(None, pl.Date)
+    return out.with_columns((day > newest_order_day(data)).fill_null(False).alias("past_data"))
+
+
+def odr_missing(data: sources.Dataset, defs: tuple[m.MetricDef, ...]) -> list[str]:
+    """The kinds the ODR needs that the folder lacks for some marketplace (defects and spikes
+    see only the defects of the files present)."""
+    channels, has = _channels_by_marketplace(data), coverage(data)
+    kinds = [
+        k
+        for mkt in channels
+        for d in defs
+        if d.population == "order_defects"
+        for k in m.missing_inputs(d, has[mkt], channels[mkt])
     ]
+    return list(dict.fromkeys(kinds))
+
+
+def oldest_order_day(data: sources.Dataset) -> dt.date:
+    key = "oldest_order_day"
+    if key not in data.cache:
+        data.cache[key] = data.frame("orders").select(pl.col("purchase_ts").min()).collect().item().date()
+    return data.cache[key]
+
+
+def before_data_line(data: sources.Dataset, as_of: dt.date, defs: tuple[m.MetricDef, ...]) -> str | None:
+    """Windows that begin before the oldest order count fewer days than they say."""
+    oldest = oldest_order_day(data)
+    early = [d for d in defs if d.window(as_of)[0] < oldest]
+    if not early:
+        return None
+    titles = ", ".join(dict.fromkeys(d.title.split(" (")[0] for d in early))
+    return (
+        f"Data starts {oldest}: the windows of {titles} as of {as_of} begin before it, so they hold fewer "
+        "days of orders than they say."
+    )
+
+
+def past_data_line(data: sources.Dataset, as_of: dt.date) -> str | None:
+    newest = newest_order_day(data)
+    if as_of <= newest:
+        return None
+    return (
+        f"Data ends {newest}: the as-of day {as_of} is after the newest order, so windows that reach past "
+        f"{newest} hold fewer days than they say (allowed by --allow-incomplete)."
+    )
 
 
 def metric_objects(pm: dict) -> list[tuple[str, dict]]:
@@ -312,10 +409,11 @@ def account_health(
     perf = []
     statuses = []
     channels = _channels_by_marketplace(data)
+    has = coverage(data)
     for mkt in marketplaces:
         obj = {
             d.id: _metric_object(
-                d, counts, mkt, as_of, m.missing_inputs(d, data.has, channels.get(mkt, set()))
+                d, counts, mkt, as_of, m.missing_inputs(d, has[mkt], channels.get(mkt, set()))
             )
             for d in defs
         }
@@ -367,7 +465,11 @@ def account_health(
         "accountStatuses": statuses,
         "performanceMetrics": perf,
     }
-    document["dataQuality"] = _quarantine_section(data, _data_notes(data, defs))
+    past = past_data_line(data, as_of)
+    if past:
+        document["incomplete"] = past
+    early = [x for x in (past, before_data_line(data, as_of, defs)) if x]
+    document["dataQuality"] = _quarantine_section(data, early + _data_notes(data, defs))
     return AccountHealth(as_of, document, card, counts, data, settings)
 
 

@@ -142,7 +142,7 @@ METRICS: tuple[MetricDef, ...] = (
         higher_is_better=True,
         unit="package",
         hit_words="with valid tracking",
-        miss="package without valid tracking",
+        miss="untracked package",
     ),
     MetricDef(
         "onTimeDeliveryRate",

@@ -206,30 +206,27 @@ def _num(md: m.MetricDef, obj: dict) -> int:
     return int(v["count"] if isinstance(v, dict) else v)
 
 
+PART_WORDS = {  # how a part of a numerator is counted in words
+    "negativeFeedback": "negative feedback",
+    "claims": "claim",
+    "chargebacks": "chargeback",
+    "missingInvoice": "missing",
+    "lateInvoice": "late",
+}
+
+
 def counts_text(md: m.MetricDef, obj: dict) -> str:
-    """'12 defective of 1,318 orders (10 negative feedback, 2 claims, 0 chargebacks)'."""
+    """'12 of 981 orders defective (10 negative feedback, 2 claims, 0 chargebacks)'."""
     den = obj[md.denominator_key]
     parts = [p for p in md.parts if isinstance(obj.get(p.key), dict)]
     detail = ""
     if parts:
-        names = {
-            "negativeFeedback": "negative feedback",
-            "claims": "claim",
-            "chargebacks": "chargeback",
-            "missingInvoice": "missing",
-            "lateInvoice": "late",
-        }
-        detail = (
-            " ("
-            + ", ".join(
-                f"{obj[p.key]['count']:,} {names[p.key]}"
-                if names[p.key] in ("missing", "late", "negative feedback")
-                else wording.count(obj[p.key]["count"], names[p.key])
-                for p in parts
-            )
-            + ")"
-        )
-    return f"{_num(md, obj):,} {md.hit_words} of {wording.count(den, md.unit)}{detail}"
+        words = []
+        for p in parts:
+            n, noun = obj[p.key]["count"], PART_WORDS[p.key]
+            words.append(wording.count(n, noun) if noun in ("claim", "chargeback") else f"{n:,} {noun}")
+        detail = " (" + ", ".join(words) + ")"
+    return f"{_num(md, obj):,} of {wording.count(den, md.unit)} {md.hit_words}{detail}"
 
 
 def status_sentence(md: m.MetricDef, obj: dict) -> str:
@@ -301,11 +298,15 @@ def amazon_cell(ctx: ReportContext, marketplace_id: str, metric_id: str, obj: di
     label = wording.AMAZON_LABEL.get(status, status.title())
     ours = shown_status(obj)
     differs = ""
-    if ours in ("GOOD", "AT_RISK", "BAD") and (status == "GOOD") != (ours == "GOOD"):
-        differs = (
-            f'<br><span class="muted">differs from ours ({esc(STATUS_LABEL[ours])}): Amazon\'s snapshot is of '
-            f"{esc(day)} and may count other orders or judge the volume its own way</span>"
+    if ours in ("GOOD", "AT_RISK", "BAD") and status in ("GOOD", "BAD") and label != STATUS_LABEL[ours]:
+        why = (
+            "we count a miss that at this volume can be chance as Fair"
+            if ours == "AT_RISK"
+            else "its window, its orders or its judgement of the volume differ from ours"
         )
+        differs = f'<br><span class="muted">differs from ours ({esc(STATUS_LABEL[ours])}): {esc(why)}</span>'
+    if status == "NONE" or label == "No data":
+        differs = ""
     stale = f" ({(ctx.as_of - day).days} days before the as-of day)" if day < ctx.as_of else ""
     return f"Amazon, {esc(day)}: {esc(label)}{esc(stale)}{differs}"
 
@@ -484,8 +485,10 @@ def _metric_trend(ctx: ReportContext) -> pl.DataFrame:
             m.history(ctx.result.data, first, first, ctx.result.metrics), ctx.result.metrics
         ).clear()
     hist = m.history(ctx.result.data, first, weeks[-1], ctx.result.metrics)
+    # nor a window that begins before the oldest order: it would hold fewer days than it says
+    oldest = health.oldest_order_day(ctx.result.data)
     return m.scorecard(hist.filter(pl.col("as_of").is_in(weeks)), ctx.result.metrics).filter(
-        pl.col("denominator") > 0
+        (pl.col("denominator") > 0) & (pl.col("window_from") >= oldest)
     )
 
 

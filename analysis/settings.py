@@ -16,6 +16,7 @@ TOML layout (every table optional):
 from __future__ import annotations
 
 import dataclasses
+import math
 import tomllib
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -100,11 +101,36 @@ def _replace(kind: str, obj, values: dict):
     for k, v in values.items():
         want = type(getattr(obj, k))
         ok = isinstance(v, want) or (want is float and isinstance(v, int) and not isinstance(v, bool))
-        if not ok or isinstance(v, bool) != (want is bool) or (isinstance(v, int | float) and v < 0):
-            raise SettingsError(f"[{kind}] {k} = {v!r} is not a valid {want.__name__}")
+        if not ok or isinstance(v, bool) != (want is bool):
+            raise SettingsError(f"[{kind}] {k} = {v!r} is not a {_TYPE_WORDS[want]}")
+        lo, hi, words = _bounds(k, want)
+        if want is not bool and not (lo <= v <= hi and (v != 0 or lo == 0) and math.isfinite(v)):
+            raise SettingsError(f"[{kind}] {k} = {v!r} is out of range: it must be {words}")
     return dataclasses.replace(
         obj, **{k: (float(v) if type(getattr(obj, k)) is float else v) for k, v in values.items()}
     )
+
+
+_TYPE_WORDS = {int: "whole number", float: "number", bool: "true or false", str: "text"}
+
+
+def _bounds(name: str, want: type) -> tuple[float, float, str]:
+    """The range a [spikes] or [report] value must lie in, by what its name says it is: a
+    probability or rate in (0, 1), a ratio above 1, a smoothing weight in (0, 1], a window of
+    days, a count of rows or weeks, else a positive threshold."""
+    if name.endswith(("alpha", "_target")):
+        return 1e-12, 1 - 1e-12, "a fraction between 0 and 1"
+    if name.endswith("lambda"):
+        return 1e-6, 1.0, "between 0 (exclusive) and 1"
+    if name.endswith("ratio"):
+        return 1.0 + 1e-9, 100.0, "above 1 and at most 100"
+    if want is int and ("window" in name or name.endswith(("_days", "_age"))):
+        return (0 if name.endswith("gap_days") else 1), 365, "a whole number of days from 1 to 365"
+    if want is int and name.endswith("weeks"):
+        return 1, 104, "a whole number of weeks from 1 to 104"
+    if want is int:
+        return 1, 10_000, "a whole number from 1 to 10,000"
+    return 1e-9, 1e6, "a positive number"
 
 
 def _make(metric_overrides: dict, spike_values: dict, report_values: dict, **kw) -> Settings:
@@ -144,8 +170,8 @@ def build(
     if config_file:
         path = Path(config_file)
         try:
-            with open(path, "rb") as fh:
-                doc = tomllib.load(fh)
+            # utf-8-sig: Notepad saves UTF-8 with a byte-order mark, which TOML itself refuses
+            doc = tomllib.loads(path.read_bytes().decode("utf-8-sig"))
         except FileNotFoundError as exc:
             raise SettingsError(f"The settings file {path} does not exist.") from exc
         except tomllib.TOMLDecodeError as exc:

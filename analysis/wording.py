@@ -46,7 +46,6 @@ _PLURALS = {
     "chargeback": "chargebacks",
     "negative feedback": "negative feedback",
     "feedback": "feedbacks",
-    "miss": "misses",
     "day": "days",
     "incident": "incidents",
     "alarm": "alarms",
@@ -58,7 +57,14 @@ _PLURALS = {
 
 
 def plural(noun: str) -> str:
-    return _PLURALS.get(noun, noun + "s")
+    """The plural of a noun phrase: its last word's ("late delivery" -> "late deliveries")."""
+    if noun in _PLURALS:
+        return _PLURALS[noun]
+    if noun.endswith("y") and noun[-2:-1] not in "aeiou":
+        return noun[:-1] + "ies"
+    if noun.endswith(("s", "x", "ch", "sh")):
+        return noun + "es"
+    return noun + "s"
 
 
 def count(n: float | int, noun: str) -> str:

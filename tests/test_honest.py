@@ -97,7 +97,8 @@ def test_all_rows_of_a_kind_set_aside_is_refused(tmp_path):
     )
     r = _run("metrics", "--data", str(d), "--as-of", "2026-11-15")
     assert r.returncode == 2 and r.stdout == ""
-    assert "Every row of the Seller feedback report files" in r.stderr and "line 2" in r.stderr
+    assert "Every row of feedback.txt (Seller feedback report, 1 row) was set aside" in r.stderr
+    assert "line 2, column 'Rating'" in r.stderr
     assert "Traceback" not in r.stderr and "b@example.com" not in r.stderr
 
 
@@ -247,7 +248,9 @@ def test_status_sentence_by_hand():
     assert rv.status_sentence(odr, obj).endswith("more than chance explains at this volume (p = 0.0043).")
     crt = Settings().metric("contactResponseTime")  # higher is better: misses are late answers
     obj = {"messageCount": 223, "respondedWithin24hCount": 193, "volumeAdjustedStatus": "BAD", "pValue": 0.01}
-    assert rv.status_sentence(crt, obj).startswith("30 late answers in 223 messages: below the 90\u00a0% target")
+    assert rv.status_sentence(crt, obj).startswith(
+        "30 late answers in 223 messages: below the 90\u00a0% target"
+    )
 
 
 def test_our_verdict_is_named_ours_and_amazons_has_its_date(sample_data):
@@ -259,3 +262,73 @@ def test_our_verdict_is_named_ours_and_amazons_has_its_date(sample_data):
     # a week before the newest snapshot reads the older one, with its own date
     older = rv.prepare(config.SAMPLE_DIR, Settings(), week="2026-W45")
     assert "Amazon, 2026-11-08:" in rv.odr_scorecard_html(older)
+
+
+def test_history_marks_what_it_cannot_know(tmp_path):
+    d = tmp_path / "data"
+    shutil.copytree(config.SAMPLE_DIR, d)
+    (d / "a-to-z-claims.csv").unlink()
+    args = ("--data", str(d), "--from", "2026-11-14", "--to", "2026-11-16", "--format", "json")
+    r = _run("history", *args, "--allow-incomplete")
+    rows = pl.DataFrame(json.loads(r.stdout))
+    odr = rows.filter(pl.col("metric").str.starts_with("orderDefectRate"))
+    assert set(odr["data_missing"]) == {"claims"} and set(odr["status"]) == {"NONE"}
+    lsr = rows.filter(pl.col("metric") == "lateShipmentRate.30d")
+    assert lsr["data_missing"].is_null().all() and set(lsr["status"]) <= {"GOOD", "BAD"}
+    assert rows.filter(pl.col("past_data"))["as_of"].unique().to_list() == ["2026-11-16"]
+    refused = _run("history", *args)
+    assert refused.returncode == 2 and "--to day 2026-11-16 is after the data" in refused.stderr
+
+
+def test_one_marketplace_without_its_feedback_file(tmp_path):
+    d = tmp_path / "data"
+    shutil.copytree(config.SAMPLE_DIR, d)
+    (d / "Feedback_com.txt").unlink()
+    r = _run("metrics", "--data", str(d), "--as-of", "2026-11-15")
+    doc = json.loads(r.stdout)
+    by = {pm["marketplaceId"]: pm["orderDefectRate"]["mfn"] for pm in doc["performanceMetrics"]}
+    assert by["ATVPDKIKX0DER"]["dataMissing"] == ["feedback"] and by["ATVPDKIKX0DER"]["status"] == "NONE"
+    assert "dataMissing" not in by["A1F83G8C2ARO7P"]
+    assert "No Seller feedback report file for Amazon.com" in r.stderr
+
+
+def test_one_file_all_set_aside_is_refused(tmp_path):
+    d = tmp_path / "data"
+    shutil.copytree(config.SAMPLE_DIR, d)
+    lines = (d / "Feedback_com.txt").read_bytes().decode("cp1252").splitlines()
+    broken = [lines[0]] + [
+        "\t".join(["x" if i == 1 else c for i, c in enumerate(ln.split("\t"))]) for ln in lines[1:]
+    ]
+    (d / "Feedback_com.txt").write_bytes(("\n".join(broken) + "\n").encode("cp1252"))
+    r = _run("metrics", "--data", str(d), "--as-of", "2026-11-15")
+    assert r.returncode == 2 and "Every row of Feedback_com.txt" in r.stderr and "column 'Rating'" in r.stderr
+
+
+def test_settings_values_in_range(tmp_path):
+    toml = tmp_path / "c.toml"
+    for text, words in (
+        ("[spikes]\npchart_alpha = 5.0\n", "between 0 and 1"),
+        ("[spikes]\nglr_window = 0\n", "from 1 to 365"),
+        ("[spikes]\nglr_h = nan\n", "a positive number"),
+        ("[spikes]\ncusum_ratio = 0.5\n", "above 1"),
+        ("[report]\ntrend_weeks = 0\n", "weeks from 1 to 104"),
+    ):
+        toml.write_text(text)
+        with pytest.raises(SettingsError, match=words):
+            settings.build(toml)
+    toml.write_bytes(b"\xef\xbb\xbf[report]\ntrend_weeks = 13\n")  # Notepad's UTF-8
+    assert settings.build(toml).report.trend_weeks == 13
+
+
+def test_defects_and_spikes_say_which_files_they_lack(tmp_path, orders_only):
+    r = _run("defects", "--data", str(orders_only), "--as-of", "2026-11-15", "--by", "sku")
+    assert r.returncode == 2 and "no defect to show" in r.stderr
+    d = tmp_path / "data"
+    shutil.copytree(config.SAMPLE_DIR, d)
+    (d / "chargebacks.csv").unlink()
+    args = ("--data", str(d), "--as-of", "2026-11-15")
+    rows = json.loads(_run("defects", *args, "--by", "sku", "--format", "json").stdout)
+    assert rows and all(r["data_missing"] == "chargebacks" for r in rows)
+    doc = json.loads(_run("spikes", *args, "--format", "json").stdout)
+    assert doc["dataMissing"] == ["chargebacks"]
+    assert _run("spikes", *args).stdout.startswith("Incomplete: no chargebacks file")

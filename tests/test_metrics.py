@@ -5,6 +5,7 @@ import datetime as dt
 import pytest
 
 from analysis import health, metrics
+from analysis.errors import SettingsError
 
 A = dt.date(2026, 6, 30)
 US = "ATVPDKIKX0DER"
@@ -253,5 +254,5 @@ def test_settings_override_window_lag_target(account, tmp_path):
     pm, _ = _pm(folder, config_file=toml)
     assert pm["orderDefectRate"]["afn"]["reportingDateRange"]["reportingDateFrom"] == "2026-06-26T00:00:00Z"
     assert pm["orderDefectRate"]["afn"]["orderCount"] == 0
-    with pytest.raises(ValueError, match="unknown metric"):
+    with pytest.raises(SettingsError, match="unknown metric"):
         metrics.configured({"orderDefectRat": {"target": 1}})
