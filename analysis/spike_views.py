@@ -9,9 +9,10 @@ import altair as alt
 import numpy as np
 import polars as pl
 
-from analysis import charts, defects, spikes
+from analysis import causes, charts, defects, spikes, wording
 from analysis.marketplaces import marketplace_label
 from analysis.report_views import esc, table_html
+from analysis.settings import Settings
 from analysis.sources import Dataset
 from analysis.widgets import ViewPanel
 
@@ -24,9 +25,9 @@ SENSITIVITY_FIELDS = {
 }
 
 
-def settings_for(detector: str, sensitivity: float) -> spikes.Settings:
+def settings_for(detector: str, sensitivity: float, base: spikes.Settings | None = None) -> spikes.Settings:
     """Default settings with one detector made more (sensitivity > 1) or less sensitive."""
-    base = spikes.Settings()
+    base = base or spikes.Settings()
     field = SENSITIVITY_FIELDS[detector]
     value = getattr(base, field)
     new = value * sensitivity if detector == "p-chart" else value / sensitivity
@@ -138,10 +139,85 @@ def alarms_html(alarms: list[dict], limit: int = 40) -> str:
     )
 
 
+# the tests in plain words, for a seller
+DETECTOR_WORDS = {
+    "glr": "moving-window test on the days defects arrived",
+    "order-glr": "order-day test (the defects of the orders of a few days)",
+    "cusum": "cumulative-sum test",
+    "p-chart": "daily exact test",
+    "ewma": "smoothed-trend test",
+    "laney": "Laney's chart for high volumes",
+}
+DRIVER_WORDS = {"causes": "Causes", "skus": "SKUs", "carriers": "Carriers"}
+
+
+def incidents_html(incidents: list[dict], limit: int = 20) -> str:
+    """One row per incident (`spikes.incidents`): where, which days, how many defects against
+    how many expected and the p-value, the test that found it, the drivers; or a sentence
+    saying there is no spike. An incident without more defects than expected is never shown."""
+    shown = [i for i in incidents if i["observed"] > i["expected"]]
+    if not shown:
+        return (
+            "<p><b>No spike:</b> in every marketplace and channel, the defects are in line with "
+            "their own history at their volume.</p>"
+        )
+    rows = []
+    for i in shown[:limit]:
+        days = f"{esc(i['firstDay'])} to {esc(i['lastDay'])}"
+        notes = [f"first alarm {esc(i['firstAlarm'])}"]
+        if i.get("orderWindow"):
+            notes.append(f"orders of {esc(i['orderWindow'][0])} to {esc(i['orderWindow'][1])}")
+        if i.get("learning"):
+            notes.append(f"learning: {esc(wording.count(i['historyDays'], 'day'))} of history")
+        basis = "arrived" if i.get("basis", "arrival") == "arrival" else "of the orders of those days"
+        drivers = "; ".join(
+            f"{esc(DRIVER_WORDS.get(k, k))}: "
+            + ", ".join(
+                f"{esc(causes.CAUSE_LABELS.get(x['value'], x['value']) if k == 'causes' else x['value'])} "
+                f"({esc(x['defects'])})"
+                for x in v
+            )
+            for k, v in i.get("drivers", {}).items()
+            if v
+        )
+        defects = f"{wording.count(i['observed'], 'defect')} {basis} against {i['expected']:.1f} expected"
+        rows.append(
+            "<tr>"
+            f"<td>{esc(marketplace_label(i['marketplaceId']))}</td>"
+            f"<td>{esc(wording.CHANNEL_LABEL.get(i['channel'], i['channel']))}</td>"
+            f'<td>{days}<br><span class="muted">{"; ".join(notes)}</span></td>'
+            f"<td>{esc(defects)}</td>"
+            f"<td>{esc(wording.p_text(i['pValue']))}</td>"
+            f"<td>{esc(DETECTOR_WORDS.get(i['detector'], i['detector']))}</td>"
+            f"<td>{drivers}</td>"
+            "</tr>"
+        )
+    more = (
+        f'<p class="muted">{esc(wording.count(len(shown) - limit, "more incident"))} not shown.</p>'
+        if len(shown) > limit
+        else ""
+    )
+    return (
+        '<div class="scroll"><table class="ah"><thead><tr><th>Marketplace</th><th>Channel</th><th>Days</th>'
+        "<th>Defects</th><th>p</th><th>Found by</th><th>Drivers</th></tr></thead><tbody>"
+        + "".join(rows)
+        + "</tbody></table></div>"
+        + more
+    )
+
+
 class SpikeExplorer(ViewPanel):
     """Control charts with alarms, a detector and sensitivity picker, and the defects behind an alarm."""
 
-    def __init__(self, data: Dataset, as_of: dt.date, *, interactive: bool = True, days: int = 120) -> None:
+    def __init__(
+        self,
+        data: Dataset,
+        as_of: dt.date,
+        settings: Settings | None = None,
+        *,
+        interactive: bool = True,
+        days: int = 120,
+    ) -> None:
         import ipywidgets as w
 
         self.data, self.as_of, self.interactive, self.days = data, as_of, interactive, days
@@ -150,7 +226,10 @@ class SpikeExplorer(ViewPanel):
         self.series = spikes.nowcast(
             spikes.daily_series(data, as_of), spikes.delay_distribution(data, as_of), as_of
         )
-        self.table = defects.defect_table(data, as_of).filter(pl.col("defect_kind") != "return")
+        self.settings = settings or Settings()
+        self.table = defects.defect_table(data, as_of, self.settings.metrics).filter(
+            pl.col("defect_kind") != "return"
+        )
         self.keys = (
             self.series.select("marketplace_id", "channel").unique().sort("marketplace_id", "channel").rows()
         )
@@ -169,7 +248,7 @@ class SpikeExplorer(ViewPanel):
         self.update()
 
     def alarms(self) -> list[dict]:
-        s = settings_for(self.value("detector"), self.value("sensitivity"))
+        s = settings_for(self.value("detector"), self.value("sensitivity"), self.settings.spikes)
         first = self.as_of - dt.timedelta(days=self.days - 1)
         found = spikes.detect(self.data, self.as_of, s, first=first, series=self.series)
         return [a for a in found if a["detector"] == self.value("detector")]
@@ -227,7 +306,7 @@ class SpikeExplorer(ViewPanel):
         from IPython.display import HTML, display
 
         first = self.as_of - dt.timedelta(days=self.days - 1)
-        alarms = spikes.detect(self.data, self.as_of, first=first, series=self.series)
+        alarms = spikes.detect(self.data, self.as_of, self.settings.spikes, first=first, series=self.series)
         for mkt, ch in self.keys:
             display(control_chart(self.series, alarms, mkt, ch, self.days))
             display(nowcast_chart(self.series, mkt, ch))

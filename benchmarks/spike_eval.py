@@ -31,15 +31,32 @@ Detectors run each day on what is known that day, as `analysis.spikes.detect` do
 
 A detector is judged by the share of the spikes the limit finds within 3 days that it also
 finds within 3 days (target: at least 90 %).
+
+4. Incidents, account level (what the weekly report shows): `spikes.series_incidents`, the code
+   `spikes.incidents` runs on each series, on simulated accounts of 2 to 4 series (30 to 600
+   orders a day each, log-uniform; a constant rate of 0.2-0.8 %; each defect arriving 1 to 15
+   days after its order, uniformly; `--history-days` of data, 60 by default, before the 90 days
+   looked at, no order before the first day). It prints the false incidents per account-year
+   over all of an account's series (all days, the first 30 looked at, the 60 after), and the
+   share of accounts where a bad batch (4x the rate on 6 order days, in every series) is found
+   within 14 days of its first order day, and a carrier week (3x the arrivals for 7 days, in
+   the series with the most defects; first 300 accounts) within 7 days; for the incidents,
+   each of their two tests alone, and every detector's alarms as `spikes.detect` raises them
+   today (first 200 accounts). `--incident-accounts` sets the number of accounts (default: half
+   of `--accounts`), `--history-days`, `--incident-glr-h` and `--incident-order-h` the rest;
+   `--skip-detectors` runs this part alone.
 """
 
 from __future__ import annotations
 
 import argparse
+import dataclasses
+import datetime as dt
 import time
 from dataclasses import dataclass
 
 import numpy as np
+import polars as pl
 
 from analysis import spikes
 
@@ -412,6 +429,13 @@ def main() -> None:
         default="every-band",
         help="at most 1 false alarm per account-year in every band of volume (default) or on average",
     )
+    ap.add_argument("--incident-accounts", type=int, default=None, help="accounts for the incident measure")
+    ap.add_argument(
+        "--history-days", type=int, default=INC_HISTORY, help="days of data before the 90 looked at"
+    )
+    ap.add_argument("--incident-glr-h", type=float, default=spikes.Settings.incident_glr_h)
+    ap.add_argument("--incident-order-h", type=float, default=spikes.Settings.incident_order_h)
+    ap.add_argument("--skip-detectors", action="store_true", help="only the account-level incident measure")
     args = ap.parse_args()
     rng = np.random.default_rng(args.seed)
     t0 = time.perf_counter()
@@ -424,6 +448,19 @@ def main() -> None:
         ewma_lambda=args.ewma_lambda,
     )
 
+    if not args.skip_detectors:
+        detector_tables(rng, args, t0)
+    incident_table(
+        np.random.default_rng(args.seed),
+        args.incident_accounts if args.incident_accounts is not None else max(args.accounts // 2, 1),
+        args.history_days,
+        spikes.Settings(incident_glr_h=args.incident_glr_h, incident_order_h=args.incident_order_h),
+        t0,
+    )
+
+
+def detector_tables(rng, args, t0: float) -> None:
+    """Parts 1-3: each detector calibrated, then the injected spikes against the limit."""
     null = [simulate(rng, v, p0, None, "arrival") for v, p0 in accounts(rng, args.accounts)]
     dets = detectors()
     chosen = {det.name: calibrate(det, null, args.calibrate == "every-band") for det in dets}
@@ -524,6 +561,198 @@ def evaluate(rng, count: int, dets: list[Detector], chosen: dict, scenario: str,
         )
         print(f"  {label:<11}{cells}  limit {np.mean([r['limit'] for r in sub]):.0%}  (n={len(sub)})")
     print()
+
+
+# ----------------------------------------------------------------------------- incidents
+
+
+INC_LOOK, INC_HISTORY, INC_FIRST, INC_WITHIN = 90, 60, 30, 14
+INC_BATCH = (6, 4.0)  # a bad batch: 6 order days at 4x the rate, in every series of the account
+INC_CARRIER = (7, 3.0)  # a carrier loses a week of parcels: 3x the arrivals for 7 days, one series
+INC_CARRIER_WITHIN = 7
+INC_TODAY, INC_CARRIER_ACCOUNTS = 200, 300  # accounts with today's alarms / a carrier week too
+INC_MAX_DELAY = 15
+INC_DELAY = np.zeros(121)  # as long as `spikes.delay_distribution`'s CDF
+INC_DELAY[1 : INC_MAX_DELAY + 1] = 1 / INC_MAX_DELAY  # days from order to defect: 1 to 15, uniformly
+INC_START = dt.date(2026, 1, 1)
+
+
+@dataclass
+class IncidentAccount:
+    series: list[spikes.SeriesDays]
+    cdf: np.ndarray  # the delay CDF, estimated from the account's defects as `incidents` does
+    frame: pl.DataFrame  # the series as `spikes.daily_series` lays them out (for `spikes.detect`)
+
+
+def incident_accounts(rng, count: int) -> list[tuple[np.ndarray, np.ndarray]]:
+    """Per account: 2 to 4 series, their orders a day (30-600, log-uniform) and rates."""
+    out = []
+    for _ in range(count):
+        k = int(rng.integers(2, 5))
+        out.append((np.exp(rng.uniform(np.log(30), np.log(600), k)), rng.uniform(0.002, 0.008, k)))
+    return out
+
+
+def simulate_incident_account(
+    rng,
+    volumes: np.ndarray,
+    rates: np.ndarray,
+    history: int,
+    *,
+    batch: int | None = None,
+    carrier: int | None = None,
+) -> IncidentAccount:
+    """`history` + INC_LOOK days of one account, known on its last day; the data begin on day 0
+    (no order before it, so the first weeks' arrivals lack the defects of earlier orders).
+    `batch`: the day a bad batch (INC_BATCH) begins, in all its series; `carrier`: the day a
+    carrier week (INC_CARRIER) begins, in the series with the most defects a day: extra defects
+    of the orders of the days before arrive at once."""
+    days = history + INC_LOOK
+    max_age = len(INC_DELAY) - 1
+    age = np.arange(days)[:, None] + np.arange(max_age + 1)[None, :]  # arrival day of lags[j, a]
+    rows, all_lags = [], []
+    hit = int(np.argmax(volumes * rates))
+    for i, (volume, rate) in enumerate(zip(volumes, rates, strict=True)):
+        n = rng.poisson(volume * WEEKDAY[np.arange(days) % 7])
+        p = np.full(days, rate)
+        if batch is not None:
+            p[batch : batch + INC_BATCH[0]] = min(INC_BATCH[1] * rate, 0.5)
+        lags = np.zeros((days, max_age + 1))
+        lags[:, : INC_MAX_DELAY + 1] = rng.multinomial(rng.binomial(n, p), INC_DELAY[: INC_MAX_DELAY + 1])
+        if carrier is not None and i == hit:
+            expected = np.convolve(n * rate, INC_DELAY)[:days]
+            for u in range(carrier, min(carrier + INC_CARRIER[0], days)):
+                ages = rng.choice(
+                    max_age + 1, size=rng.poisson((INC_CARRIER[1] - 1) * expected[u]), p=INC_DELAY
+                )
+                ages = ages[ages <= u]  # orders placed before the data begin are not in it
+                np.add.at(lags, (u - ages, ages), 1.0)
+        lags[age > days - 1] = 0.0  # not arrived yet
+        arrived = np.bincount(age.ravel(), weights=lags.ravel(), minlength=days)[:days]
+        all_lags.append(lags)
+        rows.append(
+            pl.DataFrame(
+                {
+                    "marketplace_id": f"M{i // 2}",
+                    "channel": ("AFN", "MFN")[i % 2],
+                    "day": pl.date_range(
+                        INC_START, INC_START + dt.timedelta(days=days - 1), "1d", eager=True
+                    ),
+                    "orders": n,
+                    "arrived": arrived,
+                    "by_order_day": lags.sum(axis=1),
+                }
+            )
+        )
+    frame = spikes.with_exposure(pl.concat(rows))
+    day_list = frame["day"][:days].to_list()
+    series = [
+        spikes.SeriesDays(
+            days=day_list,
+            orders=g["orders"].to_numpy().astype(float),
+            arrived=g["arrived"].to_numpy(),
+            exposure=g["exposure"].to_numpy(),
+            lags=lags,
+        )
+        for g, lags in zip(
+            frame.partition_by("marketplace_id", "channel", maintain_order=True), all_lags, strict=True
+        )
+    ]
+    # the delay CDF from the account's defects known on its last day, as `spikes.delay_distribution`
+    counts = np.sum(all_lags, axis=0).astype(int)
+    j, a = np.nonzero(counts)
+    cdf = spikes.delay_cdf(np.repeat(a, counts[j, a]), np.repeat(days - 1 - j, counts[j, a]), max_age)
+    return IncidentAccount(series, cdf, frame)
+
+
+def account_incidents(acc: IncidentAccount, settings: spikes.Settings, first: int) -> list[tuple[int, int]]:
+    """(first alarm day, last day) of each incident of the account, day indices, all series."""
+    index = {day: i for i, day in enumerate(acc.series[0].days)}
+    return [
+        (index[dt.date.fromisoformat(i["firstAlarm"])], index[dt.date.fromisoformat(i["lastDay"])])
+        for v in acc.series
+        for i in spikes.series_incidents(v, acc.cdf, settings, first=first)
+    ]
+
+
+def today_alarms(acc: IncidentAccount, first: int) -> list[tuple[int, int]]:
+    """(first day, last day) of each run of consecutive alarm days of `spikes.detect` (every
+    detector, arrival basis, as the report lists them today), per series."""
+    days = acc.series[0].days
+    found = spikes.detect(None, days[-1], first=days[first], series=acc.frame)
+    on: dict[tuple[str, str], set[int]] = {}
+    for a in found:
+        on.setdefault((a["marketplaceId"], a["channel"]), set()).add(
+            (dt.date.fromisoformat(a["date"]) - days[0]).days
+        )
+    runs = []
+    for alarm_days in on.values():
+        for t in sorted(alarm_days):
+            if t - 1 in alarm_days:
+                runs[-1][1] = t
+            else:
+                runs.append([t, t])
+    return [(a, b) for a, b in runs]
+
+
+def incident_table(rng, count: int, history: int, settings: spikes.Settings, t0: float) -> None:
+    """Part 4: false incidents per account-year, and the share of bad batches and carrier weeks
+    found, for the shipped incidents, each of their two tests alone, and today's alarms."""
+    today = "today: every detector's alarms"
+    variants = {
+        "incidents (shipped settings)": settings,
+        "  arrival GLR alone": dataclasses.replace(settings, incident_order_h=np.inf),
+        "  order-day GLR alone": dataclasses.replace(settings, incident_glr_h=np.inf),
+    }
+    # per row: false incidents in the first 30 days and later, batches found, carrier weeks found
+    rows = {name: np.zeros(4) for name in [*variants, today]}
+    n_today, n_carrier = min(count, INC_TODAY), min(count, INC_CARRIER_ACCOUNTS)
+    for k, (volumes, rates) in enumerate(incident_accounts(rng, count)):
+        null = simulate_incident_account(rng, volumes, rates, history)
+        start = history + int(rng.integers(0, INC_LOOK - INC_WITHIN))
+        batch = simulate_incident_account(rng, volumes, rates, history, batch=start)
+        carrier = (
+            simulate_incident_account(rng, volumes, rates, history, carrier=start) if k < n_carrier else None
+        )
+        runs = {
+            name: [account_incidents(acc, s, history) if acc else None for acc in (null, batch, carrier)]
+            for name, s in variants.items()
+        }
+        if k < n_today:
+            runs[today] = [today_alarms(acc, history) if acc else None for acc in (null, batch, carrier)]
+        for name, (false, found, carried) in runs.items():
+            rows[name] += [
+                sum(a - history < INC_FIRST for a, _ in false),
+                sum(a - history >= INC_FIRST for a, _ in false),
+                any(a <= start + INC_WITHIN and b >= start for a, b in found),
+                carried is not None
+                and any(a < start + INC_CARRIER_WITHIN and b >= start for a, b in carried),
+            ]
+    print(
+        f"== Incidents, account level: {count} spike-free accounts of 2-4 series (30-600 orders a day each,"
+        f" rate 0.2-0.8 %,\n   defects 1-15 days after the order), {history + INC_LOOK} days of data, the"
+        f" last {INC_LOOK} looked at; the same accounts with a bad batch\n   (x{INC_BATCH[1]:g} on"
+        f" {INC_BATCH[0]} order days, every series), and the first {n_carrier} with a carrier week (x"
+        f"{INC_CARRIER[1]:g} arrivals\n   for {INC_CARRIER[0]} days, the largest series)"
+        f" ({time.perf_counter() - t0:.0f} s so far)\n"
+    )
+    sub = (
+        f"{'':<32}{'all':>8}{f'first {INC_FIRST} d':>13}{'later':>8}"
+        f"{f'<= {INC_WITHIN} days':>13}{f'<= {INC_CARRIER_WITHIN} days':>13}"
+    )
+    head = f"{'':<32}{'false incidents per account-year':>29}{'batch found':>13}{'carrier week':>13}"
+    print(head + "\n" + sub + "\n" + "-" * len(sub))
+    for name, (first, later, found, carried) in rows.items():
+        n = n_today if name == today else count
+        nc = min(n, n_carrier)
+        print(
+            f"{name:<32}{(first + later) / (n * INC_LOOK / 365):>8.2f}{first / (n * INC_FIRST / 365):>13.2f}"
+            f"{later / (n * (INC_LOOK - INC_FIRST) / 365):>8.2f}{found / n:>13.0%}{carried / max(nc, 1):>13.0%}"
+        )
+    print(
+        f"(today: on the first {n_today} accounts. An incident counts on its first alarm day; a spike is found"
+        " when an\n incident of the account has an alarm day within that many days of its start.)\n"
+    )
 
 
 if __name__ == "__main__":

@@ -332,3 +332,17 @@ def test_defects_and_spikes_say_which_files_they_lack(tmp_path, orders_only):
     doc = json.loads(_run("spikes", *args, "--format", "json").stdout)
     assert doc["dataMissing"] == ["chargebacks"]
     assert _run("spikes", *args).stdout.startswith("Incomplete: no chargebacks file")
+
+
+@pytest.mark.parametrize(
+    ("week", "series", "driver"), [("2026-W38", "Amazon.com", "FedEx"), ("2026-W43", "Amazon.co.uk", "HUB-7")]
+)
+def test_one_incident_row_per_planted_spike(week, series, driver):
+    """manifest.json: FedEx (Amazon.com, seller-fulfilled) shipped 09-07..13; a bad HUB-7 batch
+    ordered 10-05..14. The week each is first raised shows it as one row, not a row per detector
+    and day."""
+    ctx = rv.prepare(config.SAMPLE_DIR, Settings(), week=week)
+    html = rv.spikes_html(ctx)
+    rows = re.findall(r"<tr>(.*?)</tr>", html.split("<tbody>")[1], re.S)
+    assert len(rows) == 1 and series in rows[0] and driver in rows[0], rows
+    assert "p = 1" not in html and "README" not in html and "0 defects" not in html

@@ -196,12 +196,6 @@ def test_spikes_cli_json(sample_dir):
     assert len(keys) == len(set(keys))  # one entry per alarm day and detector
 
 
-def test_explain_sentence():
-    assert spikes.explain(1, 10, 0.01, 0.0956, "AT_RISK") == (
-        "1 defect in 10 orders: above target, but at this volume not a sign of a problem; p = 0.10."
-    )
-
-
 def test_spike_explorer_sensitivity_changes_alarms(sample_data):
     from analysis.spike_views import SpikeExplorer
 

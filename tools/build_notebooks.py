@@ -118,5 +118,5 @@ explorer_notebook(
     "spike_views",
     "SpikeExplorer",
     "spike_explorer",
-    "",
+    "run, ",
 )
