@@ -137,7 +137,7 @@ def require_usable(data: sources.Dataset) -> None:
             else ""
         )
         raise DataError(
-            f"Every row of {f.path.name} ({sources.KIND_BY_NAME[f.kind].title}, {wording.count(f.rows, 'row')}) was set aside, so "
+            f"Every row of {f.path.name} ({wording.file_kind(f.kind)}, {wording.count(f.rows, 'row')}) was set aside, so "
             f"the metrics that need it cannot be computed;{where} See them all with `python -m analysis check`."
         )
 
@@ -263,7 +263,7 @@ def missing_input_lines(data: sources.Dataset, defs: tuple[m.MetricDef, ...]) ->
             else "for " + ", ".join(marketplace_label(x) for x in by_mkt)
         )
         out.append(
-            f"No {sources.KIND_BY_NAME[k].title} file {where}: {', '.join(titles)} "
+            f"No {wording.file_kind(k)} file {where}: {', '.join(titles)} "
             f"{'is' if len(titles) == 1 else 'are'} incomplete (no status; counts from what is there)."
         )
     return out

@@ -235,7 +235,7 @@ def status_sentence(md: m.MetricDef, obj: dict) -> str:
     den = obj[md.denominator_key]
     missing = obj.get("dataMissing")
     if missing:
-        files = ", ".join(wording_kind(k) for k in missing)
+        files = ", ".join(wording.file_kind(k) for k in missing)
         if md.incomplete_bound and den:
             return f"{md.incomplete_bound} {pct(obj['rate'])}: no {files} file"
         return f"not known: no {files} file"
@@ -252,12 +252,6 @@ def status_sentence(md: m.MetricDef, obj: dict) -> str:
     if status == "AT_RISK":
         return f"{head}: {where}, but at this volume that can be chance ({p})."
     return f"{head}: {where}, more than chance explains at this volume ({p})."
-
-
-def wording_kind(kind: str) -> str:
-    from analysis.sources import KIND_BY_NAME
-
-    return KIND_BY_NAME[kind].title
 
 
 def rate_text(md: m.MetricDef, obj: dict) -> str:
