@@ -28,7 +28,18 @@ def _parser() -> argparse.ArgumentParser:
         prog="python -m analysis", description="Amazon seller Account Health from the raw exports."
     )
     p.add_argument("--debug", action="store_true", help="show Python tracebacks")
+    # --debug is accepted after the command too (SUPPRESS keeps the top-level value when absent)
+    debug = argparse.ArgumentParser(add_help=False)
+    debug.add_argument(
+        "--debug", action="store_true", default=argparse.SUPPRESS, help="show Python tracebacks"
+    )
     sub = p.add_subparsers(dest="command", required=True)
+    _add = sub.add_parser
+
+    def add_parser(name: str, **kw) -> argparse.ArgumentParser:
+        return _add(name, parents=[debug], **kw)
+
+    sub.add_parser = add_parser  # type: ignore[method-assign]
 
     s = sub.add_parser("sample", help="write the seeded sample account")
     s.add_argument("--out", type=Path, default=config.SAMPLE_DIR)
@@ -86,11 +97,21 @@ def _parser() -> argparse.ArgumentParser:
     data_args(c)
 
     r = sub.add_parser("report", help="render metrics-summary reports for one or more periods")
-    r.add_argument("--data", type=Path, default=config.SAMPLE_DIR)
-    r.add_argument("--week", help="ISO week such as 2026-W46 (default: the latest complete week of the data)")
-    r.add_argument("--month", help="calendar month such as 2026-10")
-    r.add_argument("--from", dest="first", type=_date, help="with --to and --every: every period in a range")
-    r.add_argument("--to", dest="last", type=_date)
+    r.add_argument(
+        "--data",
+        type=Path,
+        help="folder of Seller Central exports (default: the sample account, data/sample)",
+    )
+    period = r.add_mutually_exclusive_group()
+    period.add_argument("--week", help="ISO week YYYY-Www, e.g. 2026-W46 (default: the latest complete week)")
+    period.add_argument("--month", help="calendar month YYYY-MM, e.g. 2026-10")
+    period.add_argument(
+        "--as-of", dest="as_of", type=_date, help="one day YYYY-MM-DD: the 7 days ending on it"
+    )
+    period.add_argument(
+        "--from", dest="first", type=_date, help="YYYY-MM-DD, with --to and --every: every period in a range"
+    )
+    r.add_argument("--to", dest="last", type=_date, help="YYYY-MM-DD, the end of a --from range")
     r.add_argument("--every", choices=("week", "month"), default="week")
     r.add_argument("--jobs", type=int, default=1, help="periods rendered in parallel")
     r.add_argument(
@@ -113,6 +134,15 @@ def main(argv: list[str] | None = None) -> int:
             raise
         print(f"error: {exc}", file=sys.stderr)
         return 2
+    except Exception as exc:  # a bug of ours, not the user's input: say so
+        if args.debug:
+            raise
+        print(
+            f"internal error: {type(exc).__name__}: {exc}. This is a bug in the suite, not in your files; "
+            "run again with --debug for the traceback and report it.",
+            file=sys.stderr,
+        )
+        return 3
 
 
 def _settings(args: argparse.Namespace):
@@ -246,6 +276,13 @@ def _run(args: argparse.Namespace) -> int:
 def _report(args: argparse.Namespace, run) -> int:
     from analysis import health, periods, reports, sources
 
+    if args.data is None:
+        args.data = config.SAMPLE_DIR
+        print(
+            f"no --data given: reporting on the sample account ({config.SAMPLE_DIR}); pass --data DIR for yours"
+        )
+    if args.last and not args.first:
+        raise UsageError("--to goes with --from")
     data = sources.load(args.data)
     health.require_usable(data)
     newest = health.newest_order_day(data)
@@ -257,13 +294,15 @@ def _report(args: argparse.Namespace, run) -> int:
             raise UsageError(f"no complete {args.every} between {args.first} and {args.last}")
     elif args.month:
         labels = [periods.parse_period(args.month).label]
+    elif args.as_of:
+        labels = [args.as_of.isoformat()]
     else:
+        if args.week:
+            periods.parse_week(args.week)  # "2026-46" is a mistyped week, not a month
         labels = [args.week or periods.latest_complete_week(newest)]
     for label in labels:  # refuse before anything is written
         p = periods.parse_period(label)
-        health.require_covered(
-            data, p.as_of, run, f"{'week' if 'W' in p.label else 'month'} {p.label} (as of {p.as_of})"
-        )
+        health.require_covered(data, p.as_of, run, f"{p.kind} {p.label} (as of {p.as_of})")
     results, errors = reports.render_many(
         args.data,
         labels,

@@ -40,15 +40,21 @@ def latest_complete_week(newest_day: dt.date) -> str:
 
 
 _MONTH = re.compile(r"^(\d{4})-(\d{2})$")
+_DAY = re.compile(r"^\d{4}-\d{2}-\d{2}$")
 
 
 @dataclass(frozen=True)
 class Period:
-    """A report period: an ISO week (as of its Sunday) or a calendar month (as of its last day)."""
+    """A report period: an ISO week (as of its Sunday), a calendar month (as of its last day), or
+    the 7 days ending on a day (`YYYY-MM-DD`)."""
 
     label: str
     first: dt.date
     as_of: dt.date
+
+    @property
+    def kind(self) -> str:
+        return "week" if "W" in self.label else "month" if len(self.label) == 7 else "7 days"
 
 
 def parse_period(text: str) -> Period:
@@ -63,7 +69,15 @@ def parse_period(text: str) -> Period:
             raise PeriodError(f"'{text}' is not a month; write it like 2026-10")
         nxt = dt.date(y + (mo == 12), mo % 12 + 1, 1)
         return Period(text, dt.date(y, mo, 1), nxt - dt.timedelta(days=1))
-    raise PeriodError(f"'{text}' is neither an ISO week (2026-W46) nor a month (2026-10)")
+    if _DAY.match(text):
+        try:
+            day = dt.date.fromisoformat(text)
+        except ValueError as exc:
+            raise PeriodError(f"'{text}' is not a date; write it like 2026-11-12") from exc
+        return Period(text, day - dt.timedelta(days=6), day)
+    raise PeriodError(
+        f"'{text}' is not a period: write an ISO week like 2026-W46, a month like 2026-10, or a day like 2026-11-12"
+    )
 
 
 def periods_between(first: dt.date, last: dt.date, every: str) -> list[Period]:

@@ -10,9 +10,11 @@ leaves the previous good report untouched and keeps `metrics-summary.failed.ipyn
 from __future__ import annotations
 
 import datetime as dt
+import functools
 import html
 import json
 import os
+import shutil
 import tempfile
 import threading
 import time
@@ -144,8 +146,32 @@ def _execute(notebook: Path, out: Path, params: dict, progress: bool) -> float:
         cwd=str(config.PROJ_ROOT),
         start_timeout=120,
         execution_timeout=900,
+        kernel_manager_class=_ipc_kernel_manager(),
     )
     return _local.kernel
+
+
+@functools.cache
+def _ipc_kernel_manager() -> type:
+    """A kernel manager that talks to its local kernel over IPC instead of TCP on 127.0.0.1,
+    which ipykernel warns about on every run. Each kernel gets its own socket folder: the
+    default socket names ("kernel-ipc-1", ...) would be shared by kernels started at once."""
+    from jupyter_client.manager import AsyncKernelManager
+    from traitlets import CaselessStrEnum, default
+
+    class IPCKernelManager(AsyncKernelManager):
+        transport = CaselessStrEnum(["tcp", "ipc"], default_value="ipc", config=True)
+
+        @default("ip")
+        def _ip_default(self) -> str:
+            return os.path.join(tempfile.mkdtemp(prefix="account-health-kernel-"), "ipc")
+
+        async def _async_cleanup_resources(self, restart: bool = False) -> None:
+            await super()._async_cleanup_resources(restart)
+            if not restart:
+                shutil.rmtree(os.path.dirname(self.ip), ignore_errors=True)
+
+    return IPCKernelManager
 
 
 def render(

@@ -8,7 +8,7 @@ import sys
 import jsonschema
 import pytest
 
-from analysis import health
+from analysis import config, health
 
 
 def _run(*args: str) -> subprocess.CompletedProcess:
@@ -150,3 +150,37 @@ def test_history_cli_formats(tmp_path, sample_dir, fmt):
         mfn["orderWithDefects"]["count"],
         mfn["orderCount"],
     )
+
+
+def test_debug_anywhere_and_bugs_say_internal_error(tmp_path):
+    args = ("metrics", "--data", str(tmp_path / "nowhere"), "--as-of", "2026-11-15")
+    for where in (["--debug", *args], [*args, "--debug"]):
+        assert "Traceback" in _run(*where).stderr
+    plain = _run(*args)
+    assert plain.returncode == 2 and "Traceback" not in plain.stderr
+    # a bug (not a user error) inside a command: said as one, traceback only with --debug
+    code = (
+        "import sys; from analysis import health, cli\n"
+        "def broken(*a, **k): raise KeyError('oops')\n"
+        "health.account_health = broken\n"
+        "sys.exit(cli.main(sys.argv[1:]))"
+    )
+    run = [sys.executable, "-c", code, "metrics", "--data", str(config.SAMPLE_DIR), "--as-of", "2026-11-15"]
+    bug = subprocess.run(run, capture_output=True, text=True, timeout=120)
+    assert (
+        bug.returncode == 3
+        and bug.stderr.startswith("internal error: KeyError")
+        and "Traceback" not in bug.stderr
+    )
+    bug = subprocess.run([*run, "--debug"], capture_output=True, text=True, timeout=120)
+    assert "Traceback" in bug.stderr and "KeyError" in bug.stderr
+
+
+def test_report_period_options():
+    r = _run("report", "--week", "2026-W40", "--month", "2026-10")
+    assert r.returncode == 2 and "not allowed with" in r.stderr
+    r = _run("report", "--week", "2026-46")
+    assert r.returncode == 2 and "'2026-46' is not an ISO week; write it like 2026-W46" in r.stderr
+    assert "reporting on the sample account" in r.stdout
+    r = _run("report", "--to", "2026-11-01")
+    assert r.returncode == 2 and "--to goes with --from" in r.stderr

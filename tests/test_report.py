@@ -246,6 +246,7 @@ def test_report_cli_range_and_failure_exit(tmp_path):
     )  # fmt: skip
     assert r.returncode == 0, r.stderr
     assert "report for 2026-W45" in r.stdout and "report for 2026-W46" in r.stdout
+    assert r.stderr == ""  # no kernel-over-TCP warning, no nbconvert warning, nothing
 
 
 def test_no_buyer_pii_in_kept_notebooks(sample_report, xss_report):
