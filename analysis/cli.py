@@ -60,7 +60,11 @@ def _parser() -> argparse.ArgumentParser:
 
     def data_args(sp: argparse.ArgumentParser) -> None:
         sp.add_argument("--data", type=Path, required=True, help="folder of Seller Central exports")
-        sp.add_argument("--marketplace", help="marketplace id for feedback rows whose order is unknown")
+        sp.add_argument(
+            "--marketplace",
+            help="only this marketplace: an id, a domain (amazon.de) or a country code (DE, UK); "
+            "feedback whose order is unknown is taken as its",
+        )
         settings_args(sp)
 
     mt = sub.add_parser("metrics", help="print the Account Health JSON document for one day")
@@ -117,7 +121,11 @@ def _parser() -> argparse.ArgumentParser:
     r.add_argument(
         "--account", help="account name for the folder and header (default: the data folder's name)"
     )
-    r.add_argument("--marketplace", default="all", help="marketplace id, or 'all'")
+    r.add_argument(
+        "--marketplace",
+        default="all",
+        help="only this marketplace: an id, a domain (amazon.de) or a country code (DE, UK); or 'all'",
+    )
     r.add_argument("--out", type=Path, default=config.REPORTS_DIR)
     settings_args(r)
     return p
@@ -159,9 +167,10 @@ def _load(args: argparse.Namespace, run, as_of: dt.date | None = None, what: str
     cannot speak for (all rows of a kind set aside; an as-of day after the newest order)."""
     from analysis import health, sources
 
-    data = sources.load(args.data, marketplace=args.marketplace)
+    data = sources.load(args.data, marketplace=_marketplace(args))
     _warn_skipped(data)
     health.require_usable(data)
+    _require_marketplace(data, args.marketplace)
     if as_of is not None:
         health.require_covered(data, as_of, run, what)
         for line in (health.past_data_line(data, as_of), health.before_data_line(data, as_of, run.metrics)):
@@ -177,6 +186,32 @@ def _load(args: argparse.Namespace, run, as_of: dt.date | None = None, what: str
     return data
 
 
+def _marketplace(args: argparse.Namespace) -> str | None:
+    """Resolve --marketplace once, up front, to an id (every command reads it the same way)."""
+    from analysis import marketplaces
+
+    if getattr(args, "marketplace", None) in (None, "all"):
+        return None
+    args.marketplace = marketplaces.resolve(args.marketplace)
+    return args.marketplace
+
+
+def _require_marketplace(data, marketplace: str | None) -> None:
+    from analysis import health
+    from analysis.marketplaces import marketplace_label
+
+    present = sorted(health.channels_by_marketplace(data))
+    if marketplace and marketplace not in present:
+        raise UsageError(
+            f"{marketplace_label(marketplace)} ({marketplace}) has no orders in {data.data_dir.name}; it holds "
+            + ", ".join(f"{marketplace_label(x)} ({x})" for x in present)
+        )
+
+
+def _only(rows: list[dict], marketplace: str | None, key: str = "marketplaceId") -> list[dict]:
+    return [r for r in rows if marketplace is None or r[key] == marketplace]
+
+
 def _run(args: argparse.Namespace) -> int:
     run = _settings(args)
     if args.command == "sample":
@@ -189,6 +224,8 @@ def _run(args: argparse.Namespace) -> int:
         from analysis import health
 
         res = health.account_health(_load(args, run, args.as_of), args.as_of, run)
+        for key in ("performanceMetrics", "accountStatuses"):
+            res.document[key] = _only(res.document[key], args.marketplace)
         print(res.to_json())
         return 0
     if args.command == "history":
@@ -198,11 +235,12 @@ def _run(args: argparse.Namespace) -> int:
 
         data = _load(args, run, args.as_of)
         missing = _defect_files(data, run)
-        table = (
-            defects.breakdown(data, args.as_of, args.by, run.metrics)
-            if args.by
-            else defects.defect_table(data, args.as_of, run.metrics)
-        )
+        if args.by:
+            table = defects.breakdown(data, args.as_of, args.by, run.metrics, marketplace=args.marketplace)
+        else:
+            table = defects.defect_table(data, args.as_of, run.metrics)
+            if args.marketplace:
+                table = table.filter(table["marketplace_id"] == args.marketplace)
         if missing:  # every row says its counts can only be too low
             import polars as pl
 
@@ -219,8 +257,13 @@ def _run(args: argparse.Namespace) -> int:
             raise UsageError(f"--from {args.first} is after --as-of {args.as_of}")
         data = _load(args, run, args.as_of)
         missing = _defect_files(data, run)
-        alarms = spikes.detect(data, args.as_of, run.spikes, first=args.first, basis=args.basis)
-        found = spikes.incidents(data, args.as_of, run.spikes, first=args.first, basis=args.basis)
+        alarms = _only(
+            spikes.detect(data, args.as_of, run.spikes, first=args.first, basis=args.basis), args.marketplace
+        )
+        found = _only(
+            spikes.incidents(data, args.as_of, run.spikes, first=args.first, basis=args.basis),
+            args.marketplace,
+        )
         if args.format == "json":
             doc = {
                 "asOf": args.as_of.isoformat(),
@@ -249,7 +292,7 @@ def _run(args: argparse.Namespace) -> int:
     if args.command == "check":
         from analysis import health, sources
 
-        data = sources.load(args.data, marketplace=args.marketplace)
+        data = sources.load(args.data, marketplace=_marketplace(args))
         _warn_skipped(data)
         for line in health.missing_input_lines(data, run.metrics):
             print(f"warning: {line}", file=sys.stderr)
@@ -283,8 +326,10 @@ def _report(args: argparse.Namespace, run) -> int:
         )
     if args.last and not args.first:
         raise UsageError("--to goes with --from")
+    args.marketplace = _marketplace(args) or "all"
     data = sources.load(args.data)
     health.require_usable(data)
+    _require_marketplace(data, None if args.marketplace == "all" else args.marketplace)
     newest = health.newest_order_day(data)
     if args.first or args.last:
         if not (args.first and args.last):
@@ -334,6 +379,8 @@ def _history(args: argparse.Namespace) -> int:
     card = health.mark_incomplete(
         metrics.scorecard(metrics.history(data, args.first, args.last, defs), defs), data, defs
     )
+    if args.marketplace:
+        card = card.filter(card["marketplace_id"] == args.marketplace)
     if args.format == "parquet":
         if not args.out:
             raise UsageError("--format parquet needs --out FILE")

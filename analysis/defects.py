@@ -349,7 +349,8 @@ def breakdown(
         num = t.group_by(by).agg(pl.col("order_id").n_unique().alias("defects"))
         per = den.join(num, on=by, how="left").with_columns(pl.col("defects").fill_null(0))
         key = by
-    per = per.filter(pl.col("orders") > 0).with_columns(
+    # a fixed row order: the prior's fit sums floats, and group_by's order varies between runs
+    per = per.sort(key).filter(pl.col("orders") > 0).with_columns(
         pl.col("defects").cast(pl.Int64), pl.col("orders").cast(pl.Int64)
     )
     per = per.with_columns((pl.col("defects") / pl.col("orders")).alias("rate"))

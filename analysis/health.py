@@ -146,7 +146,7 @@ def coverage(data: sources.Dataset) -> dict[str, Callable[[str], bool]]:
     """Per marketplace of the orders: which file kinds the folder holds for it. Feedback is
     downloaded per marketplace, so a folder with the UK's feedback but not the US's lacks the
     US's (a header-only feedback file, which names no marketplace, counts for every one)."""
-    marketplaces = sorted(_channels_by_marketplace(data))
+    marketplaces = sorted(channels_by_marketplace(data))
     fb_files = [f for f in data.files if f.kind == "feedback"]
     if any(f.rows == 0 for f in fb_files) or len(marketplaces) == 1:
         with_feedback = set(marketplaces) if fb_files else set()
@@ -246,7 +246,7 @@ def _quarantine_section(data: sources.Dataset, extra: list[str]) -> dict:
 def missing_input_lines(data: sources.Dataset, defs: tuple[m.MetricDef, ...]) -> list[str]:
     """One sentence per absent file kind (and marketplace, where only some lack it), naming the
     metrics it leaves incomplete: stderr of every command, the report's notes and banner."""
-    channels = _channels_by_marketplace(data)
+    channels = channels_by_marketplace(data)
     has = coverage(data)
     lacking: dict[str, dict[str, list[str]]] = {}  # kind -> marketplace -> metric titles
     for mkt in sorted(channels):
@@ -273,7 +273,7 @@ def mark_incomplete(card: pl.DataFrame, data: sources.Dataset, defs: tuple[m.Met
     """A scorecard (`metrics.scorecard`, one day or a history) with what the data could not tell:
     `data_missing` (the absent kinds, comma-separated) with statuses NONE, as in the JSON, and
     `past_data` for as-of days after the newest order day."""
-    channels, has = _channels_by_marketplace(data), coverage(data)
+    channels, has = channels_by_marketplace(data), coverage(data)
     rows = []
     for mkt in channels:
         for d in defs:
@@ -298,7 +298,7 @@ def mark_incomplete(card: pl.DataFrame, data: sources.Dataset, defs: tuple[m.Met
 def odr_missing(data: sources.Dataset, defs: tuple[m.MetricDef, ...]) -> list[str]:
     """The kinds the ODR needs that the folder lacks for some marketplace (defects and spikes
     see only the defects of the files present)."""
-    channels, has = _channels_by_marketplace(data), coverage(data)
+    channels, has = channels_by_marketplace(data), coverage(data)
     kinds = [
         k
         for mkt in channels
@@ -408,7 +408,7 @@ def account_health(
     by_id = {d.id: d for d in defs}
     perf = []
     statuses = []
-    channels = _channels_by_marketplace(data)
+    channels = channels_by_marketplace(data)
     has = coverage(data)
     for mkt in marketplaces:
         obj = {
@@ -473,7 +473,7 @@ def account_health(
     return AccountHealth(as_of, document, card, counts, data, settings)
 
 
-def _channels_by_marketplace(data: sources.Dataset) -> dict[str, set[str]]:
+def channels_by_marketplace(data: sources.Dataset) -> dict[str, set[str]]:
     out: dict[str, set[str]] = {}
     for mkt, ch in data.frame("orders").select("marketplace_id", "channel").unique().collect().iter_rows():
         out.setdefault(mkt, set()).add(ch)

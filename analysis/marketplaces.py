@@ -36,3 +36,42 @@ def feedback_date_format(marketplace_id: str) -> str:
 def marketplace_label(marketplace_id: str) -> str:
     """Human name of a marketplace for reports (falls back to the id)."""
     return ID_TO_SALES_CHANNEL.get(marketplace_id, marketplace_id)
+
+
+COUNTRY_TO_ID: dict[str, str] = {
+    "US": "ATVPDKIKX0DER",
+    "CA": "A2EUQ1WTGCTBG2",
+    "MX": "A1AM78C64UM0Y8",
+    "UK": "A1F83G8C2ARO7P",
+    "GB": "A1F83G8C2ARO7P",
+    "DE": "A1PA6795UKMFR9",
+    "FR": "A13V1IB3VIYZZH",
+    "IT": "APJ6JRA9NG5V4",
+    "ES": "A1RKKUPIHCS9HS",
+    "NL": "A1805IZSGTT6HS",
+    "SE": "A2NODRKZP88ZB9",
+    "PL": "A1C3SOZRARQ6R3",
+    "JP": "A1VC38T7YXB528",
+    "AU": "A39IBJ37TRP1C6",
+    "IN": "A21TJRUUN4KGV",
+}
+
+
+def resolve(text: str) -> str:
+    """A marketplace id from what a user types: an id (`A1PA6795UKMFR9`), a domain
+    (`amazon.de`, `www.amazon.co.uk`) or a country code (`DE`, `UK`/`GB`)."""
+    from analysis.errors import UsageError
+
+    t = text.strip()
+    if t in ID_TO_SALES_CHANNEL:
+        return t
+    if t.upper() in COUNTRY_TO_ID:
+        return COUNTRY_TO_ID[t.upper()]
+    domain = t.lower().removeprefix("https://").removeprefix("www.").rstrip("/")
+    for name, mid in SALES_CHANNEL_TO_ID.items():
+        if domain == name.lower():
+            return mid
+    raise UsageError(
+        f"'{text}' is not a marketplace; use an id (ATVPDKIKX0DER), a domain (amazon.de) or a country code "
+        f"({', '.join(sorted(COUNTRY_TO_ID))})"
+    )

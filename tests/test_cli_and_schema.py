@@ -184,3 +184,34 @@ def test_report_period_options():
     assert "reporting on the sample account" in r.stdout
     r = _run("report", "--to", "2026-11-01")
     assert r.returncode == 2 and "--to goes with --from" in r.stderr
+
+
+@pytest.mark.parametrize(
+    "command",
+    [
+        ("metrics", "--as-of", "2026-11-15"),
+        ("history", "--from", "2026-11-14", "--to", "2026-11-15"),
+        ("defects", "--as-of", "2026-11-15", "--by", "sku"),
+        ("spikes", "--as-of", "2026-11-15", "--from", "2026-09-01", "--format", "json"),
+        ("check",),
+    ],
+)
+def test_marketplace_by_id_domain_or_country_code(command):
+    outs = [
+        _run(command[0], "--data", str(config.SAMPLE_DIR), *command[1:], "--marketplace", m)
+        for m in ("A1F83G8C2ARO7P", "amazon.co.uk", "UK", "gb")
+    ]
+    assert all(o.returncode in (0, 1) for o in outs), outs[0].stderr
+    assert len({o.stdout for o in outs}) == 1
+    if command[0] == "metrics":  # one marketplace only
+        doc = json.loads(outs[0].stdout)
+        assert [pm["marketplaceId"] for pm in doc["performanceMetrics"]] == ["A1F83G8C2ARO7P"]
+
+
+def test_unknown_or_absent_marketplace_is_refused_up_front(tmp_path):
+    for m, words in (("Mars", "is not a marketplace"), ("FR", "Amazon.fr (A13V1IB3VIYZZH) has no orders")):
+        r = _run("report", "--data", str(config.SAMPLE_DIR), "--marketplace", m, "--out", str(tmp_path / "r"))
+        assert r.returncode == 2 and words in r.stderr
+        r = _run("metrics", "--data", str(config.SAMPLE_DIR), "--as-of", "2026-11-15", "--marketplace", m)
+        assert r.returncode == 2 and words in r.stderr
+    assert not (tmp_path / "r").exists()  # no failed notebook left behind
