@@ -12,7 +12,7 @@ import math
 import polars as pl
 from scipy.stats import beta as beta_dist
 
-from analysis import causes
+from analysis import causes, parsing
 from analysis import metrics as m
 from analysis.errors import UsageError
 from analysis.sources import Dataset
@@ -28,10 +28,6 @@ DEFECT_SCHEMA = {
     "cause_source": pl.String,
     "return_sku": pl.String,
 }
-
-
-def _end(as_of: dt.date) -> dt.datetime:
-    return dt.datetime.combine(as_of + dt.timedelta(days=1), dt.time(), tzinfo=dt.UTC)
 
 
 def order_facts(data: Dataset) -> pl.DataFrame:
@@ -68,7 +64,7 @@ def order_facts(data: Dataset) -> pl.DataFrame:
 
 
 def _events(data: Dataset, as_of: dt.date) -> pl.DataFrame:
-    end = _end(as_of)
+    end = parsing.end_of_day(as_of)
     fb = (
         data.frame("feedback")
         .filter((pl.col("rating") <= 2) & (pl.col("feedback_ts") < end))
@@ -350,8 +346,10 @@ def breakdown(
         per = den.join(num, on=by, how="left").with_columns(pl.col("defects").fill_null(0))
         key = by
     # a fixed row order: the prior's fit sums floats, and group_by's order varies between runs
-    per = per.sort(key).filter(pl.col("orders") > 0).with_columns(
-        pl.col("defects").cast(pl.Int64), pl.col("orders").cast(pl.Int64)
+    per = (
+        per.sort(key)
+        .filter(pl.col("orders") > 0)
+        .with_columns(pl.col("defects").cast(pl.Int64), pl.col("orders").cast(pl.Int64))
     )
     per = per.with_columns((pl.col("defects") / pl.col("orders")).alias("rate"))
     if per.is_empty():

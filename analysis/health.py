@@ -12,7 +12,7 @@ from pathlib import Path
 import polars as pl
 
 from analysis import metrics as m
-from analysis import populations, sources, stats, wording
+from analysis import parsing, populations, sources, stats, wording
 from analysis.config import SCHEMA_FILE
 from analysis.errors import DataError, PeriodError, SettingsError
 from analysis.marketplaces import marketplace_label
@@ -501,7 +501,7 @@ def _estimated_status(snap_doc: dict | None, mkt: str, pm: dict) -> dict:
 
 def _median_response(data: sources.Dataset, md: m.MetricDef, mkt: str, as_of: dt.date) -> float | None:
     first, last = md.window(as_of)
-    end = dt.datetime.combine(as_of + dt.timedelta(days=1), dt.time(), tzinfo=dt.UTC)
+    end = parsing.end_of_day(as_of)
     hours = (
         populations.responses(data)
         .filter(

@@ -9,7 +9,7 @@ from dataclasses import dataclass, replace
 
 import polars as pl
 
-from analysis import populations, stats
+from analysis import parsing, populations, stats
 from analysis.errors import SettingsError
 from analysis.sources import Dataset
 
@@ -286,11 +286,6 @@ def missing_inputs(md: MetricDef, has, channels: set[str]) -> list[str]:
     return [k for k in dict.fromkeys(kinds) if not has(k)]
 
 
-def _end_of(day: dt.date) -> dt.datetime:
-    """Exclusive end of a UTC day: what is known "on A" happened before this instant."""
-    return dt.datetime.combine(day + dt.timedelta(days=1), dt.time(), tzinfo=dt.UTC)
-
-
 def _units(data: Dataset, m: MetricDef, cache: dict[str, pl.LazyFrame]) -> pl.LazyFrame:
     if m.population not in cache:
         cache[m.population] = populations.POPULATIONS[m.population](data)
@@ -308,7 +303,7 @@ def evaluate(data: Dataset, as_of: dt.date, metrics: tuple[MetricDef, ...] = MET
     Columns: marketplace_id, metric, channel, window_from, window_to, numerator (name), count,
     denominator.
     """
-    end = _end_of(as_of)
+    end = parsing.end_of_day(as_of)
     cache: dict[str, pl.LazyFrame] = {}
     frames = []
     for m in metrics:

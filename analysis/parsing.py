@@ -94,3 +94,8 @@ def integer(col: str) -> pl.Expr:
 def token(col: str) -> pl.Expr:
     """Enumerated value, compared case-, space-, underscore- and hyphen-insensitively."""
     return pl.col(col).str.strip_chars().str.to_lowercase().str.replace_all(r"[\s_]+", "-")
+
+
+def end_of_day(day: dt.date) -> dt.datetime:
+    """Exclusive end of a UTC day: what is known "on A" happened before this instant."""
+    return dt.datetime.combine(day + dt.timedelta(days=1), dt.time(), tzinfo=dt.UTC)

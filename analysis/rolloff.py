@@ -14,7 +14,7 @@ import polars as pl
 
 from analysis import defects as dfx
 from analysis import metrics as m
-from analysis import populations
+from analysis import parsing, populations
 from analysis.sources import Dataset
 
 HORIZON_DAYS = 60
@@ -39,7 +39,7 @@ def calendar(data: Dataset, as_of: dt.date, defs: tuple[m.MetricDef, ...]) -> pl
 
 def _daily(data: Dataset, as_of: dt.date, defs: tuple[m.MetricDef, ...]) -> pl.DataFrame:
     """Orders and known defective orders per purchase day, marketplace and channel."""
-    end = dt.datetime.combine(as_of + dt.timedelta(days=1), dt.time(), tzinfo=dt.UTC)
+    end = parsing.end_of_day(as_of)
     return (
         populations.order_defects(data)
         .filter(pl.col("purchase_ts") < end)

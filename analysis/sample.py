@@ -20,6 +20,7 @@ import random
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from analysis import parsing
 from analysis.config import SAMPLE_END_DATE, SAMPLE_SEED
 
 DAYS = 180
@@ -177,7 +178,7 @@ class Generator:
         self.end = end
         self.days = days
         self.start = end - dt.timedelta(days=days - 1)
-        self.end_ts = dt.datetime.combine(end + dt.timedelta(days=1), dt.time(), tzinfo=dt.UTC)
+        self.end_ts = parsing.end_of_day(end)
         self.carrier_spike = (end - dt.timedelta(days=69), end - dt.timedelta(days=63))
         self.sku_spike = (end - dt.timedelta(days=41), end - dt.timedelta(days=32))
         self.orders: list[Order] = []

@@ -82,9 +82,7 @@ def control_chart(
             tooltip=["day:T", "detector:N", "observed:Q"],
         )
     )
-    title = (
-        f"{marketplace_label(mkt)} · {'FBA' if ch == 'AFN' else 'Seller-fulfilled'}: defects by arrival day"
-    )
+    title = f"{marketplace_label(mkt)} · {wording.CHANNEL_LABEL[ch]}: defects by arrival day"
     return alt.layer(line, rule, pts).properties(title=charts.wrapped(title), width="container", height=200)
 
 
@@ -97,7 +95,7 @@ def nowcast_chart(series: pl.DataFrame, mkt: str, ch: str, days: int = 90) -> al
         pl.col("by_order_day").cast(pl.Float64).alias("known now"),
         pl.col("by_order_day_nowcast").alias("nowcast"),
     ).unpivot(index="day", variable_name="series", value_name="defects")
-    title = f"{marketplace_label(mkt)} · {'FBA' if ch == 'AFN' else 'Seller-fulfilled'}: defects by order day"
+    title = f"{marketplace_label(mkt)} · {wording.CHANNEL_LABEL[ch]}: defects by order day"
     return (
         alt.Chart(long)
         .mark_line()

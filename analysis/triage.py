@@ -9,7 +9,7 @@ import re
 
 import polars as pl
 
-from analysis import causes, stats
+from analysis import causes, parsing, stats
 from analysis import metrics as m
 from analysis.sources import Dataset
 
@@ -85,7 +85,7 @@ def verdict(
 
 def triage(data: Dataset, as_of: dt.date) -> pl.DataFrame:
     """Every negative feedback (1-2 stars, not already removed) known on `as_of`, with its verdict."""
-    end = dt.datetime.combine(as_of + dt.timedelta(days=1), dt.time(), tzinfo=dt.UTC)
+    end = parsing.end_of_day(as_of)
     fb = (
         data.frame("feedback")
         .filter((pl.col("rating") <= 2) & ~pl.col("removed") & (pl.col("feedback_ts") < end))
