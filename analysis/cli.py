@@ -330,6 +330,8 @@ def _report(args: argparse.Namespace, run) -> int:
     data = sources.load(args.data)
     health.require_usable(data)
     _require_marketplace(data, None if args.marketplace == "all" else args.marketplace)
+    for line in health.missing_input_lines(data, run.metrics):
+        print(f"warning: {line}", file=sys.stderr)
     newest = health.newest_order_day(data)
     if args.first or args.last:
         if not (args.first and args.last):

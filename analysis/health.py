@@ -61,16 +61,18 @@ def _range(first: dt.date, last: dt.date) -> dict:
 
 
 def _metric_object(
-    md: m.MetricDef, counts: pl.DataFrame, mkt: str, as_of: dt.date, missing: list[str]
+    md: m.MetricDef, counts: pl.DataFrame, mkt: str, as_of: dt.date, missing: list[str], newest: dt.date
 ) -> dict:
     rows = counts.filter((pl.col("marketplace_id") == mkt) & (pl.col("metric") == md.id))
     values = dict(zip(rows["numerator"].to_list(), rows["count"].to_list(), strict=True))
     den = int(rows["denominator"][0]) if rows.height else 0
     num = int(values.get(md.numerator, 0))
     judged = stats.judge(num, den, md.target, md.condition)
-    if missing:  # metrics.md "Missing inputs": counts from what is there, but no verdict
-        judged = {**judged, "status": "NONE", "volumeAdjustedStatus": "NONE"}
     first, last = md.window(as_of)
+    # a window reaching past the newest order (--allow-incomplete) misses days: no verdict either
+    past = last > newest
+    if missing or past:  # metrics.md "Missing inputs": counts from what is there, but no verdict
+        judged = {**judged, "status": "NONE", "volumeAdjustedStatus": "NONE"}
     obj: dict = {"reportingDateRange": _range(first, last), md.denominator_key: den}
     for part in (md.numerator_part, *md.parts):
         c = int(values.get(part.name, 0))
@@ -91,6 +93,8 @@ def _metric_object(
     )
     if missing:
         obj["dataMissing"] = missing
+    if past:
+        obj["dataEnds"] = newest.isoformat()
     return obj
 
 
@@ -271,8 +275,8 @@ def missing_input_lines(data: sources.Dataset, defs: tuple[m.MetricDef, ...]) ->
 
 def mark_incomplete(card: pl.DataFrame, data: sources.Dataset, defs: tuple[m.MetricDef, ...]) -> pl.DataFrame:
     """A scorecard (`metrics.scorecard`, one day or a history) with what the data could not tell:
-    `data_missing` (the absent kinds, comma-separated) with statuses NONE, as in the JSON, and
-    `past_data` for as-of days after the newest order day."""
+    `data_missing` (the absent kinds, comma-separated) and `past_data` (the window reaches past
+    the newest order day), either with statuses NONE, as in the JSON."""
     channels, has = channels_by_marketplace(data), coverage(data)
     rows = []
     for mkt in channels:
@@ -283,7 +287,9 @@ def mark_incomplete(card: pl.DataFrame, data: sources.Dataset, defs: tuple[m.Met
         rows, schema={"marketplace_id": pl.String, "metric": pl.String, "data_missing": pl.String}
     )
     out = card.join(gaps, on=["marketplace_id", "metric"], how="left")
-    none = pl.col("data_missing").is_not_null()
+    # a window that reaches past the newest order misses days: no verdict, as in the JSON
+    out = out.with_columns((pl.col("window_to") > newest_order_day(data)).alias("past_data"))
+    none = pl.col("data_missing").is_not_null() | pl.col("past_data")
     out = out.with_columns(
         pl.when(none).then(pl.lit("NONE")).otherwise(pl.col("status")).alias("status"),
         pl.when(none)
@@ -291,8 +297,7 @@ def mark_incomplete(card: pl.DataFrame, data: sources.Dataset, defs: tuple[m.Met
         .otherwise(pl.col("volume_adjusted_status"))
         .alias("volume_adjusted_status"),
     )
-    day = pl.col("as_of") if "as_of" in out.columns else pl.lit(None, pl.Date)
-    return out.with_columns((day > newest_order_day(data)).fill_null(False).alias("past_data"))
+    return out
 
 
 def odr_missing(data: sources.Dataset, defs: tuple[m.MetricDef, ...]) -> list[str]:
@@ -410,10 +415,11 @@ def account_health(
     statuses = []
     channels = channels_by_marketplace(data)
     has = coverage(data)
+    newest = newest_order_day(data)
     for mkt in marketplaces:
         obj = {
             d.id: _metric_object(
-                d, counts, mkt, as_of, m.missing_inputs(d, has[mkt], channels.get(mkt, set()))
+                d, counts, mkt, as_of, m.missing_inputs(d, has[mkt], channels.get(mkt, set())), newest
             )
             for d in defs
         }

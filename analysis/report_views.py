@@ -16,7 +16,7 @@ import polars as pl
 
 from analysis import __version__, charts, defects, health, wording
 from analysis import metrics as m
-from analysis.errors import UsageError
+from analysis.errors import AnalysisError, UsageError
 from analysis.marketplaces import marketplace_label
 from analysis.periods import iso_week_of, parse_week, week_sunday
 from analysis.settings import Settings
@@ -69,6 +69,16 @@ class ReportContext:
     def newest(self) -> dt.date:
         """The newest order day: the data says nothing about days after it."""
         return self.result.newest_order_day
+
+    @property
+    def first(self) -> dt.date:
+        """The period's first day: a week's Monday, a month's 1st (what "this period" covers)."""
+        from analysis.periods import parse_period
+
+        try:
+            return min(parse_period(self.week).first, self.as_of)
+        except AnalysisError:
+            return self.as_of - dt.timedelta(days=6)
 
     @property
     def past_data(self) -> bool:
@@ -169,7 +179,7 @@ STATUS_ORDER = {"BAD": 4, "AT_RISK": 3, "INCOMPLETE": 2, "GOOD": 1, "NONE": 0}
 
 def shown_status(obj: dict) -> str:
     """Our verdict on a metric object: INCOMPLETE when a needed file is absent."""
-    return "INCOMPLETE" if obj.get("dataMissing") else obj["volumeAdjustedStatus"]
+    return "INCOMPLETE" if obj.get("dataMissing") or obj.get("dataEnds") else obj["volumeAdjustedStatus"]
 
 
 def headline(ctx: ReportContext) -> dict:
@@ -186,8 +196,13 @@ def headline(ctx: ReportContext) -> dict:
         "marketplaces": [marketplace_label(x) for x in ctx.marketplaces],
         "dataEnds": ctx.newest.isoformat(),
     }
+    reasons = []
     if ctx.past_data:
-        out["incomplete"] = f"data ends {ctx.newest.isoformat()}"
+        reasons.append(f"data ends {ctx.newest.isoformat()}")
+    if worst != "INCOMPLETE" and any(shown_status(o) == "INCOMPLETE" for o in objs):
+        reasons.append("the ODR of some marketplaces or channels is incomplete")
+    if reasons:
+        out["incomplete"] = "; ".join(reasons)
     return out
 
 
@@ -239,6 +254,11 @@ def status_sentence(md: m.MetricDef, obj: dict) -> str:
         if md.incomplete_bound and den:
             return f"{md.incomplete_bound} {pct(obj['rate'])}: no {files} file"
         return f"not known: no {files} file"
+    if obj.get("dataEnds"):
+        return (
+            f"not known: the data ends {obj['dataEnds']}, inside this window; {pct(obj['rate'])} is over the days "
+            "the data holds only"
+        )
     if den == 0:
         return f"No {wording.plural(md.unit)} in the window."
     num = _num(md, obj)
@@ -256,6 +276,8 @@ def status_sentence(md: m.MetricDef, obj: dict) -> str:
 
 def rate_text(md: m.MetricDef, obj: dict) -> str:
     den = obj[md.denominator_key]
+    if obj.get("dataEnds") and not obj.get("dataMissing"):
+        return "not known"
     if obj.get("dataMissing"):
         sign = {"at least": "≥ ", "at most": "≤ "}.get(md.incomplete_bound or "", "")
         return f"{sign}{pct(obj['rate'])}" if sign and den else "not known"
@@ -264,7 +286,7 @@ def rate_text(md: m.MetricDef, obj: dict) -> str:
 
 def rule_badge(md: m.MetricDef, obj: dict) -> str:
     """The bare rule (rate against target), named for what it is."""
-    if obj.get("dataMissing") or not obj[md.denominator_key]:
+    if obj.get("dataMissing") or obj.get("dataEnds") or not obj[md.denominator_key]:
         return '<span class="badge rule">–</span>'
     labels = wording.RULE_LABEL_HIGHER if md.higher_is_better else wording.RULE_LABEL
     return f'<span class="badge rule">{esc(labels.get(obj["status"], obj["status"]))}</span>'
@@ -284,6 +306,15 @@ def amazon_status(ctx: ReportContext, marketplace_id: str, metric_id: str) -> tu
     return (status, doc["_asOf"]) if status else None
 
 
+def amazon_target(ctx: ReportContext, marketplace_id: str, metric_id: str) -> float | None:
+    snap = newest_for(ctx.result.data.snapshots, marketplace_id, ctx.as_of)
+    try:
+        value = _metric_json(snap[1], metric_id).get("targetValue") if snap else None
+        return float(value) if value is not None else None
+    except (KeyError, IndexError, TypeError, ValueError, AttributeError):
+        return None
+
+
 def amazon_cell(ctx: ReportContext, marketplace_id: str, metric_id: str, obj: dict) -> str:
     got = amazon_status(ctx, marketplace_id, metric_id)
     if not got:
@@ -293,11 +324,13 @@ def amazon_cell(ctx: ReportContext, marketplace_id: str, metric_id: str, obj: di
     ours = shown_status(obj)
     differs = ""
     if ours in ("GOOD", "AT_RISK", "BAD") and status in ("GOOD", "BAD") and label != STATUS_LABEL[ours]:
-        why = (
-            "we count a miss that at this volume can be chance as Fair"
-            if ours == "AT_RISK"
-            else "its window, its orders or its judgement of the volume differ from ours"
-        )
+        theirs = amazon_target(ctx, marketplace_id, metric_id)
+        if theirs is not None and abs(theirs - obj["targetValue"]) > 1e-12:
+            why = f"our target ({pct(obj['targetValue'], 1)}) is not Amazon's ({pct(theirs, 1)})"
+        elif ours == "AT_RISK":
+            why = "we count a miss that at this volume can be chance as Fair"
+        else:
+            why = "its window, its orders or its judgement of the volume differ from ours"
         differs = f'<br><span class="muted">differs from ours ({esc(STATUS_LABEL[ours])}): {esc(why)}</span>'
     if status == "NONE" or label == "No data":
         differs = ""
@@ -311,7 +344,7 @@ def odr_scorecard_html(ctx: ReportContext) -> str:
         md = ctx.settings.odr(ch)
         iv = obj.get("rateInterval") or {}
         rng = obj["reportingDateRange"]
-        known = obj["orderCount"] and not obj.get("dataMissing")
+        known = obj["orderCount"] and shown_status(obj) != "INCOMPLETE"
         rows.append(
             "<tr>"
             f"<td>{esc(marketplace_label(mkt))}</td><td>{esc(CHANNEL_LABEL[ch])}</td>"
@@ -338,6 +371,19 @@ def odr_scorecard_html(ctx: ReportContext) -> str:
         "<th>Amazon</th><th>Orders placed</th><th>What it means</th></tr></thead><tbody>"
         + "".join(rows)
         + "</tbody></table></div>"
+    )
+
+
+def odr_caveat(ctx: ReportContext) -> str:
+    """For the sections built on the ODR's defects: which exports they lack, so an empty table
+    or an early roll-off date is read as incomplete, not as good news."""
+    missing = health.odr_missing(ctx.result.data, ctx.settings.metrics)
+    if not missing:
+        return ""
+    files = ", ".join(wording.file_kind(k) for k in missing)
+    return (
+        f'<p class="banner"><b>Incomplete:</b> no {esc(files)} file for some or all marketplaces; this section '
+        "sees only the defects of the files present.</p>"
     )
 
 
@@ -424,7 +470,7 @@ def scorecard_html(ctx: ReportContext, marketplace_id: str) -> str:
             window = f"{esc(rng['reportingDateFrom'][:10])} to {esc(rng['reportingDateTo'][:10])}"
             den = obj[md.denominator_key]
             iv = obj.get("rateInterval") or {}
-            known = den and not obj.get("dataMissing")
+            known = den and shown_status(obj) != "INCOMPLETE"
             interval = f"{pct(iv.get('lower'))} – {pct(iv.get('upper'))}" if known else "–"
             body.append(
                 f"<tr><td>{esc(md.title)}</td><td>{badge(shown_status(obj))}</td><td><b>{rate_text(md, obj)}</b></td>"
@@ -539,7 +585,11 @@ def defective_orders_html(ctx: ReportContext) -> str:
         pl.col("marketplace_id").is_in(ctx.marketplaces)
     )
     if df.is_empty():
-        return "<h2>Defective orders in the window</h2><p>No defective orders in the ODR window.</p>"
+        return (
+            "<h2>Defective orders in the window</h2>"
+            + odr_caveat(ctx)
+            + "<p>No defective orders in the ODR window.</p>"
+        )
     rows = []
     for r in df.head(limit).iter_rows(named=True):
         kinds = [
@@ -563,7 +613,7 @@ def defective_orders_html(ctx: ReportContext) -> str:
         )
     more = f'<p class="muted">Showing {limit} of {df.height}.</p>' if df.height > limit else ""
     return (
-        f"<h2>Defective orders in the window ({df.height})</h2>"
+        f"<h2>Defective orders in the window ({df.height})</h2>" + odr_caveat(ctx) + ""
         '<div class="scroll"><table class="ah"><thead><tr><th>Order</th><th>Purchased</th><th>Marketplace</th>'
         "<th>Channel</th><th>SKUs</th><th>Defects</th><th>Rating</th><th>Buyer comment</th><th>Claim</th>"
         "<th>Leaves the window on</th></tr></thead><tbody>" + "".join(rows) + "</tbody></table></div>" + more
@@ -661,13 +711,15 @@ def what_caused_it_html(ctx: ReportContext) -> str:
     t = defects.defect_table(ctx.result.data, ctx.as_of, ctx.result.metrics).filter(
         pl.col("marketplace_id").is_in(ctx.marketplaces) & (pl.col("defect_kind") != "return")
     )
-    week_start = ctx.as_of - dt.timedelta(days=6)
+    week_start = ctx.first
     n_base = ctx.settings.report.cause_baseline_weeks
+    weeks = ((ctx.as_of - week_start).days + 1) / 7
     base_start = week_start - dt.timedelta(weeks=n_base)
     parts = [
         "<h2>What caused it</h2>",
         f'<p class="muted">Negative feedback, claims and chargebacks that arrived {esc(week_start)} to '
-        f"{esc(ctx.as_of)}, against the weekly average of the {n_base} weeks before.</p>",
+        f"{esc(ctx.as_of)}, against what the {n_base} weeks before give for a period this long.</p>"
+        + odr_caveat(ctx),
     ]
     for dim, label in (("cause", "Cause"), ("sku", "SKU"), ("carrier", "Carrier")):
         cmp = (
@@ -683,7 +735,7 @@ def what_caused_it_html(ctx: ReportContext) -> str:
             .group_by(dim)
             .agg(
                 (pl.col("period") == "this").sum().alias("this_week"),
-                ((pl.col("period") == "base").sum() / n_base).alias("weekly_before"),
+                ((pl.col("period") == "base").sum() / n_base * weeks).alias("weekly_before"),
             )
             .filter((pl.col("this_week") > 0) | (pl.col("weekly_before") > 0))
             .sort(["this_week", "weekly_before", dim], descending=[True, True, False])
@@ -696,8 +748,8 @@ def what_caused_it_html(ctx: ReportContext) -> str:
                 cmp,
                 {
                     dim: label,
-                    "this_week": "This week",
-                    "weekly_before": f"Weekly, {n_base} weeks before",
+                    "this_week": "This period",
+                    "weekly_before": f"Expected from the {n_base} weeks before",
                 },
                 8,
             )
@@ -820,23 +872,39 @@ def rolloff_summary_html(ctx: ReportContext) -> str:
     s = rolloff.summary(ctx.result.data, ctx.as_of, ctx.result.metrics).filter(
         pl.col("marketplace_id").is_in(ctx.marketplaces)
     )
+    incomplete = [(mkt, ch) for mkt, ch, o in _odr_objects(ctx) if shown_status(o) == "INCOMPLETE"]
+    if incomplete:  # an incomplete ODR has no date it goes under target: only its bound
+        unknown = pl.lit(False)
+        for mkt, ch in incomplete:
+            unknown = unknown | ((pl.col("marketplace_id") == mkt) & (pl.col("channel") == ch))
+        s = s.with_columns(
+            pl.when(unknown)
+            .then(pl.lit("not known (incomplete)"))
+            .otherwise(pl.col(c).cast(pl.String))
+            .alias(c)
+            for c in ("under_target_from_recent_volume", "under_target_from_low_volume", "orders_needed")
+        )
     s = s.with_columns(
         pl.col("marketplace_id").replace_strict({x: marketplace_label(x) for x in ctx.marketplaces}),
         pl.col("channel").replace_strict(CHANNEL_LABEL),
     )
-    return "<h2>When it goes away</h2>" + table_html(
-        s,
-        {
-            "marketplace_id": "Marketplace",
-            "channel": "Channel",
-            "defects": "Defects in window",
-            "orders": "Orders in window",
-            "rate": "ODR rate",
-            "orders_needed": "Defect-free orders still needed",
-            "under_target_from_recent_volume": "Under target from (recent volume)",
-            "under_target_from_low_volume": "Under target from (half the volume)",
-        },
-        10,
+    return (
+        "<h2>When it goes away</h2>"
+        + odr_caveat(ctx)
+        + table_html(
+            s,
+            {
+                "marketplace_id": "Marketplace",
+                "channel": "Channel",
+                "defects": "Defects in window",
+                "orders": "Orders in window",
+                "rate": "ODR rate",
+                "orders_needed": "Defect-free orders still needed",
+                "under_target_from_recent_volume": "Under target from (recent volume)",
+                "under_target_from_low_volume": "Under target from (half the volume)",
+            },
+            10,
+        )
     )
 
 
@@ -844,7 +912,7 @@ def spikes_html(ctx: ReportContext) -> str:
     """Incidents of the report's week (defects by arrival day), one row each, or 'no spike'."""
     from analysis import spike_views, spikes
 
-    week_start = ctx.as_of - dt.timedelta(days=6)
+    week_start = ctx.first
     found = [
         i
         for i in spikes.incidents(ctx.result.data, ctx.as_of, ctx.settings.spikes, first=week_start)
@@ -856,5 +924,6 @@ def spikes_html(ctx: ReportContext) -> str:
         f"{esc(ctx.as_of)}, judged against the account's own history at its volume. An incident is a run of "
         "days on which more defects arrived than the account's own rate explains; the tests are set so that an "
         "account without any real problem sees about one false incident a year.</p>"
+        + odr_caveat(ctx)
         + spike_views.incidents_html(found)
     )

@@ -19,8 +19,10 @@ OBSCENE = (
     "scheisse", "scheiss", "arschloch", "mist", "verdammt", "merde", "putain", "connard", "salaud", "bordel",
 )  # fmt: skip
 _OBSCENE = re.compile(r"(?<!\w)(" + "|".join(re.escape(w) for w in OBSCENE) + r")(?!\w)")
-_EMAIL = re.compile(r"[\w.+-]+@[\w-]+(\.[\w-]+)+")
-_PHONE = re.compile(r"(?<!\w)\+?\d[\d\s().-]{7,}\d(?!\w)")
+# bounded repeats: an unbounded `[\w.+-]+@` retried at every start of a long comment with no "@"
+# took time growing with the square of its length (a 1 MB comment: hours)
+_EMAIL = re.compile(r"[\w.+-]{1,64}@[\w-]{1,63}(\.[\w-]{1,63}){1,8}")
+_PHONE = re.compile(r"(?<!\w)\+?\d[\d\s().-]{7,20}\d(?!\w)")
 COLUMNS = {  # headings of the triage table in the notebook and the report
     "order_id": "Order",
     "feedback_date": "Left on",

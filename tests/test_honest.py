@@ -274,7 +274,11 @@ def test_history_marks_what_it_cannot_know(tmp_path):
     odr = rows.filter(pl.col("metric").str.starts_with("orderDefectRate"))
     assert set(odr["data_missing"]) == {"claims"} and set(odr["status"]) == {"NONE"}
     lsr = rows.filter(pl.col("metric") == "lateShipmentRate.30d")
-    assert lsr["data_missing"].is_null().all() and set(lsr["status"]) <= {"GOOD", "BAD"}
+    assert lsr["data_missing"].is_null().all()
+    within = lsr.filter(~pl.col("past_data"))
+    assert set(within["status"]) <= {"GOOD", "BAD"} and set(within["as_of"]) == {"2026-11-14", "2026-11-15"}
+    # a window that reaches past the newest order (LSR: lag 0) gets no verdict
+    assert set(lsr.filter(pl.col("past_data"))["status"]) == {"NONE"}
     assert rows.filter(pl.col("past_data"))["as_of"].unique().to_list() == ["2026-11-16"]
     refused = _run("history", *args)
     assert refused.returncode == 2 and "--to day 2026-11-16 is after the data" in refused.stderr
@@ -346,3 +350,43 @@ def test_one_incident_row_per_planted_spike(week, series, driver):
     rows = re.findall(r"<tr>(.*?)</tr>", html.split("<tbody>")[1], re.S)
     assert len(rows) == 1 and series in rows[0] and driver in rows[0], rows
     assert "p = 1" not in html and "README" not in html and "0 defects" not in html
+
+
+def test_a_window_past_the_data_gets_no_verdict():
+    """--allow-incomplete: metrics whose window reaches past the newest order say so, instead of
+    judging days with no orders (packages not yet shipped would count as late)."""
+    ctx = rv.prepare(config.SAMPLE_DIR, Settings(allow_incomplete=True), week="2026-W47")
+    pm = ctx.result.document["performanceMetrics"][0]
+    lsr, odr = pm["lateShipmentRateList"][0], pm["orderDefectRate"]["afn"]
+    assert (lsr["status"], lsr["volumeAdjustedStatus"], lsr["dataEnds"]) == ("NONE", "NONE", "2026-11-15")
+    assert "dataEnds" not in odr and odr["status"] in ("GOOD", "BAD")  # its window ends 15 days back
+    html = rv.scorecard_html(ctx, pm["marketplaceId"])
+    row = re.search(r"<tr><td>Late Shipment Rate \(10 days\)</td>(.*?)</tr>", html, re.S).group(1)
+    assert "badge INCOMPLETE" in row and "not known: the data ends 2026-11-15" in row
+
+
+def test_month_report_looks_at_the_whole_month():
+    ctx = rv.prepare(config.SAMPLE_DIR, Settings(), period="2026-10")
+    assert ctx.first == dt.date(2026, 10, 1)
+    html = rv.spikes_html(ctx)
+    assert "arrived 2026-10-01 to 2026-10-31" in html and "HUB-7" in html
+    assert "2026-10-01 to" in rv.what_caused_it_html(ctx)
+
+
+def test_sections_built_on_defects_say_what_they_lack(tmp_path):
+    d = tmp_path / "data"
+    shutil.copytree(config.SAMPLE_DIR, d)
+    (d / "Feedback_com.txt").unlink()
+    ctx = rv.prepare(d, Settings(), week="2026-W46")
+    for html in (rv.spikes_html(ctx), rv.defective_orders_html(ctx), rv.rolloff_summary_html(ctx)):
+        assert "Incomplete:</b> no Seller feedback report file" in html
+    assert "not known (incomplete)" in rv.rolloff_summary_html(ctx)
+    head = rv.headline(ctx)  # a mixed account: the worst known status, and that some is incomplete
+    assert head["incomplete"] == "the ODR of some marketplaces or channels is incomplete"
+
+
+def test_amazon_differs_because_of_our_target(tmp_path):
+    run = settings.build(overrides={"orderDefectRate.mfn": {"target": 0.05}})
+    ctx = rv.prepare(config.SAMPLE_DIR, run, week="2026-W46")
+    html = rv.odr_scorecard_html(ctx)
+    assert "our target (5.0\u00a0%) is not Amazon&#x27;s (1.0\u00a0%)" in html
