@@ -225,6 +225,28 @@ class Account:
             (self.root / name).write_text(sep.join(header) + "\n", encoding="utf-8")
 
 
+def cover_until(folder: Path, day) -> Path:
+    """Make the data reach `day`: one Amazon.de order on it, in a file of its own. Hand-made
+    accounts end before their as-of day, and windows past the newest order get no verdict; the
+    marketplace is another one, so no count the tests read changes."""
+    row = dict.fromkeys(ORDERS_HEADER, "")
+    row.update(
+        {
+            "amazon-order-id": "302-END-OF-DATA",
+            "purchase-date": f"{day}T12:00:00+00:00",
+            "last-updated-date": f"{day}T12:00:00+00:00",
+            "order-status": "Shipped",
+            "fulfillment-channel": "Amazon",
+            "sales-channel": "Amazon.de",
+            "sku": "SKU-1",
+            "quantity": "1",
+        }
+    )
+    lines = ["\t".join(ORDERS_HEADER), "\t".join(row[h] for h in ORDERS_HEADER)]
+    (folder / "orders_end_of_data.txt").write_text("\n".join(lines) + "\n", encoding="utf-8")
+    return folder
+
+
 @pytest.fixture
 def account(tmp_path: Path) -> Account:
     return Account(tmp_path / "account")

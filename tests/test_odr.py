@@ -7,6 +7,7 @@ import datetime as dt
 from math import comb
 
 import pytest
+from conftest import cover_until
 
 from analysis import health, stats
 
@@ -56,7 +57,7 @@ def _odr(doc, mkt, ch):
 
 
 def test_afn_counts_by_hand(odr_account):
-    doc = health.account_health(odr_account, A, allow_incomplete=True).document
+    doc = health.account_health(cover_until(odr_account, A), A).document
     afn = _odr(doc, "ATVPDKIKX0DER", "afn")
     # orders: A02-A11, A13, A15, A16, X01 = 14; defective: A03, A09, A13, A16, X01 = 5
     assert afn["orderCount"] == 14
@@ -78,7 +79,7 @@ def test_afn_counts_by_hand(odr_account):
 
 
 def test_mfn_and_mixed_order(odr_account):
-    mfn = _odr(health.account_health(odr_account, A, allow_incomplete=True).document, "ATVPDKIKX0DER", "mfn")
+    mfn = _odr(health.account_health(cover_until(odr_account, A), A).document, "ATVPDKIKX0DER", "mfn")
     assert (mfn["orderCount"], mfn["orderWithDefects"]["count"]) == (3, 2)  # M01, M02, X01
     assert (mfn["negativeFeedback"]["count"], mfn["claims"]["count"], mfn["chargebacks"]["count"]) == (
         1,
@@ -89,13 +90,15 @@ def test_mfn_and_mixed_order(odr_account):
 
 
 def test_marketplace_date_format(odr_account):
-    uk = _odr(health.account_health(odr_account, A, allow_incomplete=True).document, "A1F83G8C2ARO7P", "afn")
+    uk = _odr(health.account_health(cover_until(odr_account, A), A).document, "A1F83G8C2ARO7P", "afn")
     assert (uk["orderCount"], uk["orderWithDefects"]["count"]) == (2, 1)
 
 
 def test_window_moves_one_day(odr_account):
     """As of 1 July: A02 leaves, A14 enters, A15's and U02's feedback are now known."""
-    doc = health.account_health(odr_account, A + dt.timedelta(days=1), allow_incomplete=True).document
+    doc = health.account_health(
+        cover_until(odr_account, A + dt.timedelta(days=1)), A + dt.timedelta(days=1)
+    ).document
     afn = _odr(doc, "ATVPDKIKX0DER", "afn")
     assert afn["orderCount"] == 14  # -A02 +A14
     assert afn["orderWithDefects"]["count"] == 7  # + A14, A15
@@ -105,18 +108,14 @@ def test_window_moves_one_day(odr_account):
 
 def test_feedback_after_as_of_ignored(account):
     account.order("B1", "2026-05-01").feedback("B1", "7/2/26", 1)
-    afn = _odr(
-        health.account_health(account.write(), A, allow_incomplete=True).document, "ATVPDKIKX0DER", "afn"
-    )
+    afn = _odr(health.account_health(cover_until(account.write(), A), A).document, "ATVPDKIKX0DER", "afn")
     assert (afn["orderCount"], afn["orderWithDefects"]["count"], afn["status"]) == (1, 0, "GOOD")
     assert afn["pValue"] == 1.0
 
 
 def test_no_orders_in_channel_is_none(account):
     account.order("B1", "2026-05-01")
-    mfn = _odr(
-        health.account_health(account.write(), A, allow_incomplete=True).document, "ATVPDKIKX0DER", "mfn"
-    )
+    mfn = _odr(health.account_health(cover_until(account.write(), A), A).document, "ATVPDKIKX0DER", "mfn")
     assert (mfn["orderCount"], mfn["status"], mfn["volumeAdjustedStatus"], mfn["pValue"]) == (
         0,
         "NONE",
