@@ -10,9 +10,8 @@ import datetime as dt
 import math
 
 import polars as pl
-from scipy.stats import beta as beta_dist
 
-from analysis import causes, parsing
+from analysis import causes, parsing, stats
 from analysis import metrics as m
 from analysis.errors import UsageError
 from analysis.sources import Dataset
@@ -235,25 +234,9 @@ def _defect_table(data: Dataset, as_of: dt.date, defs: tuple[m.MetricDef, ...]) 
 # ----------------------------------------------------------------------------- breakdowns
 
 
-def fit_beta_prior(defects: list[int], orders: list[int]) -> tuple[float, float]:
-    """Beta(alpha, beta) prior from groups' counts by the method of moments (spike-statistics.md
-    section 4): the spread of rates beyond what binomial noise explains sets its strength."""
-    pairs = [(d, n) for d, n in zip(defects, orders, strict=True) if n > 0]
-    if not pairs:
-        return 1.0, 99.0
-    total_d, total_n = sum(d for d, _ in pairs), sum(n for _, n in pairs)
-    mu = min(max(total_d / total_n, 1e-6), 1 - 1e-6)
-    var_w = sum(n * (d / n - mu) ** 2 for d, n in pairs) / total_n
-    noise = mu * (1 - mu) * sum(1 / n for _, n in pairs) / len(pairs)
-    excess = var_w - noise
-    strength = mu * (1 - mu) / excess - 1 if excess > 0 else 10 * max(n for _, n in pairs)
-    strength = min(max(strength, 2.0), 1e7)
-    return mu * strength, (1 - mu) * strength
-
-
 def shrink(df: pl.DataFrame, target: float = 0.01) -> pl.DataFrame:
     """Add `shrunk_rate` (posterior mean) and `p_above_target` to a frame of defects/orders."""
-    a, b = fit_beta_prior(df["defects"].to_list(), df["orders"].to_list())
+    a, b = stats.fit_beta_prior(df["defects"].to_list(), df["orders"].to_list())
     d, n = df["defects"].to_list(), df["orders"].to_list()
     return df.with_columns(
         pl.Series(
@@ -261,7 +244,7 @@ def shrink(df: pl.DataFrame, target: float = 0.01) -> pl.DataFrame:
         ),
         pl.Series(
             "p_above_target",
-            [float(beta_dist.sf(target, a + x, b + max(y - x, 0))) for x, y in zip(d, n, strict=True)],
+            [stats.beta_above(target, a + x, b + max(y - x, 0)) for x, y in zip(d, n, strict=True)],
             dtype=pl.Float64,
         ),
         pl.lit(a).alias("prior_alpha"),

@@ -18,7 +18,7 @@ from analysis.errors import DataError, PeriodError, SettingsError
 from analysis.marketplaces import marketplace_label
 from analysis.settings import Settings
 from analysis.settings import build as build_settings
-from analysis.snapshots import VIOLATION_KEYS, newest_for
+from analysis.snapshots import VIOLATION_KEYS, account_status, newest_for, status3
 
 VIOLATION_WINDOW_DAYS = 180
 MAX_QUARANTINE_ROWS_IN_JSON = 1000
@@ -184,7 +184,7 @@ def _violations(snapshot_pm: dict | None, as_of: dt.date) -> dict:
             out[key] = {
                 "reportingDateRange": given.get("reportingDateRange") or _range(first, as_of),
                 "defectsCount": int(given.get("defectsCount") or 0),
-                "status": _status3(given.get("status")),
+                "status": status3(given.get("status")),
                 "targetValue": given.get("targetValue", 0),
                 "targetCondition": given.get("targetCondition", "EQUALS")
                 if given.get("targetCondition") in ("EQUALS", "LESS_THAN", "GREATER_THAN")
@@ -200,25 +200,6 @@ def _violations(snapshot_pm: dict | None, as_of: dt.date) -> dict:
                 "targetCondition": "EQUALS",
             }
     return out
-
-
-def _status3(value: object) -> str:
-    """Amazon's status strings vary; the schema allows GOOD, BAD and NONE."""
-    v = str(value or "").upper()
-    if v in ("GOOD", "BAD", "NONE"):
-        return v
-    return "GOOD" if v in ("NORMAL", "GREEN", "GREAT") else ("NONE" if not v else "BAD")
-
-
-def _account_status(value: object) -> str:
-    v = str(value or "").upper()
-    if v in ("NORMAL", "AT_RISK", "DEACTIVATED"):
-        return v
-    return (
-        "DEACTIVATED"
-        if v in ("SUSPENDED", "DEACTIVATED")
-        else ("NORMAL" if v in ("GOOD", "GREEN") else "AT_RISK")
-    )
 
 
 def _quarantine_section(data: sources.Dataset, extra: list[str]) -> dict:
@@ -455,7 +436,7 @@ def account_health(
                 "source": snap_doc["_source"],
             }
             pm["warningStates"] = [
-                {"warningType": str(w.get("warningType")), "status": _status3(w.get("status"))}
+                {"warningType": str(w.get("warningType")), "status": status3(w.get("status"))}
                 for w in snap_pm.get("warningStates") or []
             ]
         else:
@@ -490,7 +471,7 @@ def _estimated_status(snap_doc: dict | None, mkt: str, pm: dict) -> dict:
     if snap_doc:
         for s in snap_doc["accountStatuses"]:
             if s.get("marketplaceId") == mkt:
-                return {"status": _account_status(s.get("status")), "source": snap_doc["_source"]}
+                return {"status": account_status(s.get("status")), "source": snap_doc["_source"]}
     keys = [
         pm["orderDefectRate"]["afn"],
         pm["orderDefectRate"]["mfn"],

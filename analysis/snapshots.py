@@ -85,3 +85,22 @@ def newest_for(snapshots: list[dict], marketplace_id: str, as_of: dt.date) -> tu
             if pm.get("marketplaceId") == marketplace_id:
                 return snap, pm
     return None
+
+
+def status3(value: object) -> str:
+    """Amazon's status strings vary; the schema allows GOOD, BAD and NONE."""
+    v = str(value or "").upper()
+    if v in ("GOOD", "BAD", "NONE"):
+        return v
+    return "GOOD" if v in ("NORMAL", "GREEN", "GREAT") else ("NONE" if not v else "BAD")
+
+
+def account_status(value: object) -> str:
+    v = str(value or "").upper()
+    if v in ("NORMAL", "AT_RISK", "DEACTIVATED"):
+        return v
+    return (
+        "DEACTIVATED"
+        if v in ("SUSPENDED", "DEACTIVATED")
+        else ("NORMAL" if v in ("GOOD", "GREEN") else "AT_RISK")
+    )

@@ -5,6 +5,7 @@ from __future__ import annotations
 import math
 from fractions import Fraction
 
+from scipy.stats import beta as beta_dist
 from scipy.stats import binom
 
 LESS_THAN = "LESS_THAN"
@@ -70,3 +71,27 @@ def judge(numerator: int, denominator: int, target: float, condition: str) -> di
         "pValue": p_value(numerator, denominator, target, condition),
         "rateInterval": wilson_interval(numerator, denominator),
     }
+
+
+# ----------------------------------------------------------------------------- beta-binomial (shrunk rates of groups)
+
+
+def fit_beta_prior(defects: list[int], orders: list[int]) -> tuple[float, float]:
+    """Beta(alpha, beta) prior from groups' counts by the method of moments (spike-statistics.md
+    section 4): the spread of rates beyond what binomial noise explains sets its strength."""
+    pairs = [(d, n) for d, n in zip(defects, orders, strict=True) if n > 0]
+    if not pairs:
+        return 1.0, 99.0
+    total_d, total_n = sum(d for d, _ in pairs), sum(n for _, n in pairs)
+    mu = min(max(total_d / total_n, 1e-6), 1 - 1e-6)
+    var_w = sum(n * (d / n - mu) ** 2 for d, n in pairs) / total_n
+    noise = mu * (1 - mu) * sum(1 / n for _, n in pairs) / len(pairs)
+    excess = var_w - noise
+    strength = mu * (1 - mu) / excess - 1 if excess > 0 else 10 * max(n for _, n in pairs)
+    strength = min(max(strength, 2.0), 1e7)
+    return mu * strength, (1 - mu) * strength
+
+
+def beta_above(target: float, alpha: float, beta: float) -> float:
+    """P(rate > target) under a Beta(alpha, beta) posterior."""
+    return float(beta_dist.sf(target, alpha, beta))
