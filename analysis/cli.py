@@ -176,8 +176,7 @@ def _load(args: argparse.Namespace, run, as_of: dt.date | None = None, what: str
         for line in (health.past_data_line(data, as_of), health.before_data_line(data, as_of, run.metrics)):
             if line:
                 print(f"warning: {line}", file=sys.stderr)
-    for line in health.missing_input_lines(data, run.metrics):
-        print(f"warning: {line}", file=sys.stderr)
+    _warn_missing(data, run)
     if data.quarantine.height:
         print(
             f"warning: {data.quarantine.height} rows set aside (list them with `python -m analysis check`).",
@@ -294,8 +293,7 @@ def _run(args: argparse.Namespace) -> int:
 
         data = sources.load(args.data, marketplace=_marketplace(args))
         _warn_skipped(data)
-        for line in health.missing_input_lines(data, run.metrics):
-            print(f"warning: {line}", file=sys.stderr)
+        _warn_missing(data, run)
         changed = run.to_dict()
         tuned = [f"{k} {v}" for k, v in changed["metrics"].items()]
         tuned += [f"[{sec}] {k} = {v}" for sec in ("spikes", "report") for k, v in changed[sec].items()]
@@ -330,8 +328,7 @@ def _report(args: argparse.Namespace, run) -> int:
     data = sources.load(args.data)
     health.require_usable(data)
     _require_marketplace(data, None if args.marketplace == "all" else args.marketplace)
-    for line in health.missing_input_lines(data, run.metrics):
-        print(f"warning: {line}", file=sys.stderr)
+    _warn_missing(data, run)
     newest = health.newest_order_day(data)
     if args.first or args.last:
         if not (args.first and args.last):
@@ -434,6 +431,14 @@ def _incident_line(i: dict) -> str:
         f"{wording.count(i['observed'], 'defect')} against {i['expected']:.1f} expected, "
         f"{wording.p_text(i['pValue'])}, strongest test {i['detector']}{learning}; {_drivers_text(i['drivers'])}"
     )
+
+
+def _warn_missing(data, run) -> None:
+    """One line per absent export kind, naming the metrics it leaves incomplete."""
+    from analysis import health
+
+    for line in health.missing_input_lines(data, run.metrics):
+        print(f"warning: {line}", file=sys.stderr)
 
 
 def _warn_skipped(data) -> None:

@@ -43,12 +43,6 @@ class AccountHealth:
     def newest_order_day(self) -> dt.date:
         return newest_order_day(self.data)
 
-    @property
-    def missing_kinds(self) -> list[str]:
-        """Every file kind some metric needed and did not have, in the order of the metrics."""
-        kinds = [k for pm in self.document["performanceMetrics"] for k in _missing_of(pm)]
-        return list(dict.fromkeys(kinds))
-
     def to_json(self) -> str:
         return json.dumps(self.document, indent=2, ensure_ascii=False)
 
@@ -98,10 +92,6 @@ def _metric_object(
     return obj
 
 
-def _missing_of(pm: dict) -> list[str]:
-    return [k for _, o in metric_objects(pm) for k in o.get("dataMissing", [])]
-
-
 def newest_order_day(data: sources.Dataset) -> dt.date:
     """The newest purchase day of the orders: the last day the data can speak for."""
     key = "newest_order_day"
@@ -117,11 +107,9 @@ def _no_orders_message(data: sources.Dataset) -> str:
     orders = [f for f in data.files if f.kind == "orders"]
     q = data.quarantine.filter(pl.col("file").is_in([f.path.name for f in orders]))
     if q.height:
-        r = q.row(0, named=True)
         return (
-            f"Every row of the All Orders files was set aside ({q.height} rows), so no metric can be computed; "
-            f"the first: {r['file']} line {r['line']}, column '{r['column']}': {r['reason']}. "
-            "See them all with `python -m analysis check`."
+            f"Every row of the All Orders files was set aside ({q.height} rows), so no metric can be computed;"
+            f"{_first_bad_row(q)} See them all with `python -m analysis check`."
         )
     return f"The All Orders files in {data.data_dir} hold no orders, so no metric can be computed."
 
@@ -133,17 +121,20 @@ def require_usable(data: sources.Dataset) -> None:
     for f in data.files:
         if f.kind not in sources.TABLE_KINDS or not f.rows or f.quarantined < f.rows:
             continue
-        q = data.quarantine.filter(pl.col("file") == f.path.name)
-        first = q.row(0, named=True) if q.height else None
-        where = (
-            f" the first: {first['file']} line {first['line']}, column '{first['column']}': {first['reason']}."
-            if first
-            else ""
-        )
         raise DataError(
-            f"Every row of {f.path.name} ({wording.file_kind(f.kind)}, {wording.count(f.rows, 'row')}) was set aside, so "
-            f"the metrics that need it cannot be computed;{where} See them all with `python -m analysis check`."
+            f"Every row of {f.path.name} ({wording.file_kind(f.kind)}, {wording.count(f.rows, 'row')}) was set "
+            f"aside, so the metrics that need it cannot be computed;"
+            f"{_first_bad_row(data.quarantine.filter(pl.col('file') == f.path.name))} "
+            "See them all with `python -m analysis check`."
         )
+
+
+def _first_bad_row(q: pl.DataFrame) -> str:
+    """' the first: FILE line N, column 'C': REASON.' of set-aside rows (empty when none)."""
+    if not q.height:
+        return ""
+    r = q.row(0, named=True)
+    return f" the first: {r['file']} line {r['line']}, column '{r['column']}': {r['reason']}."
 
 
 def coverage(data: sources.Dataset) -> dict[str, Callable[[str], bool]]:
@@ -161,6 +152,20 @@ def coverage(data: sources.Dataset) -> dict[str, Callable[[str], bool]]:
         return lambda kind: data.has(kind) and (kind != "feedback" or mkt in with_feedback)
 
     return {mkt: has_for(mkt) for mkt in marketplaces}
+
+
+def missing_inputs(data: sources.Dataset, defs: tuple[m.MetricDef, ...]) -> dict[str, dict[str, list[str]]]:
+    """Marketplace -> metric id -> the file kinds it needs and the folder lacks for that
+    marketplace; computed once per dataset and metric table (the JSON, the warnings, history and
+    the report's notes all read it)."""
+    key = ("missing_inputs", defs)
+    if key not in data.cache:
+        channels, has = channels_by_marketplace(data), coverage(data)
+        data.cache[key] = {
+            mkt: {d.id: m.missing_inputs(d, has[mkt], channels[mkt]) for d in defs}
+            for mkt in sorted(channels)
+        }
+    return data.cache[key]
 
 
 def require_covered(data: sources.Dataset, as_of: dt.date, settings: Settings, what: str = "") -> None:
@@ -231,20 +236,19 @@ def _quarantine_section(data: sources.Dataset, extra: list[str]) -> dict:
 def missing_input_lines(data: sources.Dataset, defs: tuple[m.MetricDef, ...]) -> list[str]:
     """One sentence per absent file kind (and marketplace, where only some lack it), naming the
     metrics it leaves incomplete: stderr of every command, the report's notes and banner."""
-    channels = channels_by_marketplace(data)
-    has = coverage(data)
+    missing = missing_inputs(data, defs)
+    titles_of = {d.id: d.title for d in defs}
     lacking: dict[str, dict[str, list[str]]] = {}  # kind -> marketplace -> metric titles
-    for mkt in sorted(channels):
-        for d in defs:
-            for k in m.missing_inputs(d, has[mkt], channels[mkt]):
-                titles = lacking.setdefault(k, {}).setdefault(mkt, [])
-                titles.append(d.title)
+    for mkt, by_metric in missing.items():
+        for metric_id, kinds in by_metric.items():
+            for k in kinds:
+                lacking.setdefault(k, {}).setdefault(mkt, []).append(titles_of[metric_id])
     out = []
     for k, by_mkt in lacking.items():
         titles = list(dict.fromkeys(t for ts in by_mkt.values() for t in ts))
         where = (
             "in the data folder"
-            if len(by_mkt) == len(channels) and data.has(k) is False
+            if len(by_mkt) == len(missing) and not data.has(k)
             else "for " + ", ".join(marketplace_label(x) for x in by_mkt)
         )
         out.append(
@@ -258,12 +262,11 @@ def mark_incomplete(card: pl.DataFrame, data: sources.Dataset, defs: tuple[m.Met
     """A scorecard (`metrics.scorecard`, one day or a history) with what the data could not tell:
     `data_missing` (the absent kinds, comma-separated) and `past_data` (the window reaches past
     the newest order day), either with statuses NONE, as in the JSON."""
-    channels, has = channels_by_marketplace(data), coverage(data)
-    rows = []
-    for mkt in channels:
-        for d in defs:
-            miss = m.missing_inputs(d, has[mkt], channels[mkt])
-            rows.append({"marketplace_id": mkt, "metric": d.id, "data_missing": ", ".join(miss) or None})
+    rows = [
+        {"marketplace_id": mkt, "metric": metric_id, "data_missing": ", ".join(kinds) or None}
+        for mkt, by_metric in missing_inputs(data, defs).items()
+        for metric_id, kinds in by_metric.items()
+    ]
     gaps = pl.DataFrame(
         rows, schema={"marketplace_id": pl.String, "metric": pl.String, "data_missing": pl.String}
     )
@@ -284,13 +287,13 @@ def mark_incomplete(card: pl.DataFrame, data: sources.Dataset, defs: tuple[m.Met
 def odr_missing(data: sources.Dataset, defs: tuple[m.MetricDef, ...]) -> list[str]:
     """The kinds the ODR needs that the folder lacks for some marketplace (defects and spikes
     see only the defects of the files present)."""
-    channels, has = channels_by_marketplace(data), coverage(data)
+    odr = {d.id for d in defs if d.population == "order_defects"}
     kinds = [
         k
-        for mkt in channels
-        for d in defs
-        if d.population == "order_defects"
-        for k in m.missing_inputs(d, has[mkt], channels[mkt])
+        for by_metric in missing_inputs(data, defs).values()
+        for metric_id, found in by_metric.items()
+        if metric_id in odr
+        for k in found
     ]
     return list(dict.fromkeys(kinds))
 
@@ -323,30 +326,6 @@ def past_data_line(data: sources.Dataset, as_of: dt.date) -> str | None:
         f"Data ends {newest}: the as-of day {as_of} is after the newest order, so windows that reach past "
         f"{newest} hold fewer days than they say (allowed by --allow-incomplete)."
     )
-
-
-def metric_objects(pm: dict) -> list[tuple[str, dict]]:
-    """(metric id, its JSON object) for every metric of one marketplace's performanceMetrics."""
-    out = [
-        ("orderDefectRate.afn", pm["orderDefectRate"]["afn"]),
-        ("orderDefectRate.mfn", pm["orderDefectRate"]["mfn"]),
-        ("lateShipmentRate.10d", pm["lateShipmentRateList"][0]),
-        ("lateShipmentRate.30d", pm["lateShipmentRateList"][1]),
-    ]
-    for key in METRIC_KEYS:
-        out.append((key, pm[key]))
-    return out
-
-
-METRIC_KEYS = (
-    "preFulfillmentCancellationRate",
-    "validTrackingRate",
-    "onTimeDeliveryRate",
-    "unitOnTimeDeliveryRate",
-    "invoiceDefectRate",
-    "refundRate",
-    "contactResponseTime",
-)
 
 
 def _data_notes(data: sources.Dataset, defs: tuple[m.MetricDef, ...]) -> list[str]:
@@ -394,16 +373,10 @@ def account_health(
     by_id = {d.id: d for d in defs}
     perf = []
     statuses = []
-    channels = channels_by_marketplace(data)
-    has = coverage(data)
+    missing = missing_inputs(data, defs)
     newest = newest_order_day(data)
     for mkt in marketplaces:
-        obj = {
-            d.id: _metric_object(
-                d, counts, mkt, as_of, m.missing_inputs(d, has[mkt], channels.get(mkt, set())), newest
-            )
-            for d in defs
-        }
+        obj = {d.id: _metric_object(d, counts, mkt, as_of, missing[mkt][d.id], newest) for d in defs}
         snap = newest_for(data.snapshots, mkt, as_of)
         snap_doc, snap_pm = snap if snap else (None, None)
         pm: dict = {

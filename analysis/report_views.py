@@ -292,8 +292,9 @@ def rule_badge(md: m.MetricDef, obj: dict) -> str:
     return f'<span class="badge rule">{esc(labels.get(obj["status"], obj["status"]))}</span>'
 
 
-def amazon_status(ctx: ReportContext, marketplace_id: str, metric_id: str) -> tuple[str, dt.date] | None:
-    """Amazon's own status for a metric from the newest V2 snapshot known on the as-of day."""
+def amazon_metric(ctx: ReportContext, marketplace_id: str, metric_id: str) -> tuple[dict, dt.date] | None:
+    """The metric's object in the newest V2 snapshot known on the as-of day, with its date
+    (snapshots are read leniently: a missing or odd-shaped object is None)."""
     snap = newest_for(ctx.result.data.snapshots, marketplace_id, ctx.as_of)
     if not snap:
         return None
@@ -302,16 +303,22 @@ def amazon_status(ctx: ReportContext, marketplace_id: str, metric_id: str) -> tu
         obj = _metric_json(pm, metric_id)
     except (KeyError, IndexError, TypeError):
         return None
-    status = str((obj or {}).get("status") or "").upper() if isinstance(obj, dict) else ""
-    return (status, doc["_asOf"]) if status else None
+    return (obj, doc["_asOf"]) if isinstance(obj, dict) else None
+
+
+def amazon_status(ctx: ReportContext, marketplace_id: str, metric_id: str) -> tuple[str, dt.date] | None:
+    """Amazon's own status for a metric, with the snapshot's date."""
+    got = amazon_metric(ctx, marketplace_id, metric_id)
+    status = str(got[0].get("status") or "").upper() if got else ""
+    return (status, got[1]) if status else None
 
 
 def amazon_target(ctx: ReportContext, marketplace_id: str, metric_id: str) -> float | None:
-    snap = newest_for(ctx.result.data.snapshots, marketplace_id, ctx.as_of)
+    got = amazon_metric(ctx, marketplace_id, metric_id)
     try:
-        value = _metric_json(snap[1], metric_id).get("targetValue") if snap else None
+        value = got[0].get("targetValue") if got else None
         return float(value) if value is not None else None
-    except (KeyError, IndexError, TypeError, ValueError, AttributeError):
+    except (TypeError, ValueError):
         return None
 
 
@@ -391,15 +398,20 @@ def _trend_weeks(ctx: ReportContext) -> int:
     return ctx.settings.report.trend_weeks
 
 
+def _series_in(pairs: list[tuple[str, str]]) -> pl.Expr:
+    """Rows of these (marketplace, channel) series."""
+    keep = pl.lit(False)
+    for mkt, ch in pairs:
+        keep = keep | ((pl.col("marketplace_id") == mkt) & (pl.col("channel") == ch))
+    return keep
+
+
 def odr_trend(ctx: ReportContext) -> pl.DataFrame:
     """ODR as of each Sunday of the trend, per marketplace and channel, where the ODR is complete."""
     complete = [(mkt, ch) for mkt, ch, obj in _odr_objects(ctx) if not obj.get("dataMissing")]
     card = metric_trend(ctx).filter(pl.col("metric").str.starts_with("orderDefectRate."))
-    keep = pl.lit(False)
-    for mkt, ch in complete:
-        keep = keep | ((pl.col("marketplace_id") == mkt) & (pl.col("channel") == ch))
     return (
-        card.filter(keep)
+        card.filter(_series_in(complete))
         .with_columns(
             pl.col("as_of").alias("week"),
             (
@@ -874,11 +886,8 @@ def rolloff_summary_html(ctx: ReportContext) -> str:
     )
     incomplete = [(mkt, ch) for mkt, ch, o in _odr_objects(ctx) if shown_status(o) == "INCOMPLETE"]
     if incomplete:  # an incomplete ODR has no date it goes under target: only its bound
-        unknown = pl.lit(False)
-        for mkt, ch in incomplete:
-            unknown = unknown | ((pl.col("marketplace_id") == mkt) & (pl.col("channel") == ch))
         s = s.with_columns(
-            pl.when(unknown)
+            pl.when(_series_in(incomplete))
             .then(pl.lit("not known (incomplete)"))
             .otherwise(pl.col(c).cast(pl.String))
             .alias(c)
