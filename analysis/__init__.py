@@ -2,7 +2,7 @@
 
 The public API notebooks use: `account_health` (every metric of a folder on a day), `settings`
 (`build` one run's settings), `render` (a report), `Explorer` and `SpikeExplorer` (the
-notebooks' explorers). The heavier ones are imported on first use.
+notebooks' explorers). Each is imported on first use, so importing one module of the package loads only what it needs.
 """
 
 from importlib.metadata import PackageNotFoundError, version
@@ -12,14 +12,13 @@ try:
 except PackageNotFoundError:  # running from a source tree that is not installed
     __version__ = "0.0.0+local"
 
-from analysis.health import account_health  # noqa: E402
-
 _LAZY = {
-    "render": ("analysis.reports", "render"),
-    "Settings": ("analysis.settings", "Settings"),
-    "build_settings": ("analysis.settings", "build"),
-    "Explorer": ("analysis.explorer", "Explorer"),
-    "SpikeExplorer": ("analysis.spike_views", "SpikeExplorer"),
+    "account_health": ("analysis.metrics.health", "account_health"),
+    "render": ("analysis.report.render", "render"),
+    "Settings": ("analysis.metrics.settings", "Settings"),
+    "build_settings": ("analysis.metrics.settings", "build"),
+    "Explorer": ("analysis.explore.explorer", "Explorer"),
+    "SpikeExplorer": ("analysis.explore.spike_explorer", "SpikeExplorer"),
 }
 
 
@@ -32,4 +31,4 @@ def __getattr__(name: str):
     raise AttributeError(f"module 'analysis' has no attribute {name!r}")
 
 
-__all__ = ["__version__", "account_health", *_LAZY]
+__all__ = ["__version__", *_LAZY]

@@ -155,7 +155,7 @@ def main(argv: list[str] | None = None) -> int:
 
 def _settings(args: argparse.Namespace):
     """The run's one settings object, from defaults and --config."""
-    from analysis import settings
+    from analysis.metrics import settings
 
     return settings.build(
         getattr(args, "config", None), allow_incomplete=getattr(args, "allow_incomplete", False)
@@ -165,7 +165,8 @@ def _settings(args: argparse.Namespace):
 def _load(args: argparse.Namespace, run, as_of: dt.date | None = None, what: str = ""):
     """Read the data folder, warn about skipped files and absent inputs, and refuse what the data
     cannot speak for (all rows of a kind set aside; an as-of day after the newest order)."""
-    from analysis import health, sources
+    from analysis.inputs import sources
+    from analysis.metrics import health
 
     data = sources.load(args.data, marketplace=_marketplace(args))
     _warn_skipped(data)
@@ -187,7 +188,7 @@ def _load(args: argparse.Namespace, run, as_of: dt.date | None = None, what: str
 
 def _marketplace(args: argparse.Namespace) -> str | None:
     """Resolve --marketplace once, up front, to an id (every command reads it the same way)."""
-    from analysis import marketplaces
+    from analysis.inputs import marketplaces
 
     if getattr(args, "marketplace", None) in (None, "all"):
         return None
@@ -196,8 +197,8 @@ def _marketplace(args: argparse.Namespace) -> str | None:
 
 
 def _require_marketplace(data, marketplace: str | None) -> None:
-    from analysis import health
-    from analysis.marketplaces import marketplace_label
+    from analysis.inputs.marketplaces import marketplace_label
+    from analysis.metrics import health
 
     present = sorted(health.channels_by_marketplace(data))
     if marketplace and marketplace not in present:
@@ -214,13 +215,13 @@ def _only(rows: list[dict], marketplace: str | None, key: str = "marketplaceId")
 def _run(args: argparse.Namespace) -> int:
     run = _settings(args)
     if args.command == "sample":
-        from analysis import sample
+        from analysis.inputs import sample
 
         paths = sample.generate(args.out, seed=args.seed, end=args.end)
         print(f"wrote {len(paths)} files to {args.out}")
         return 0
     if args.command == "metrics":
-        from analysis import health
+        from analysis.metrics import health
 
         res = health.account_health(_load(args, run, args.as_of), args.as_of, run)
         for key in ("performanceMetrics", "accountStatuses"):
@@ -230,7 +231,7 @@ def _run(args: argparse.Namespace) -> int:
     if args.command == "history":
         return _history(args)
     if args.command == "defects":
-        from analysis import defects
+        from analysis.insights import defects
 
         data = _load(args, run, args.as_of)
         missing = _defect_files(data, run)
@@ -250,7 +251,7 @@ def _run(args: argparse.Namespace) -> int:
             _emit(json.dumps(table.to_dicts(), default=str, indent=1, ensure_ascii=False), args.out)
         return 0
     if args.command == "spikes":
-        from analysis import spikes
+        from analysis.insights import spikes
 
         if args.first and args.first > args.as_of:
             raise UsageError(f"--from {args.first} is after --as-of {args.as_of}")
@@ -289,7 +290,8 @@ def _run(args: argparse.Namespace) -> int:
                 print("No spike: no incident.")
         return 0
     if args.command == "check":
-        from analysis import health, sources
+        from analysis.inputs import sources
+        from analysis.metrics import health
 
         data = sources.load(args.data, marketplace=_marketplace(args))
         _warn_skipped(data)
@@ -315,7 +317,10 @@ def _run(args: argparse.Namespace) -> int:
 
 
 def _report(args: argparse.Namespace, run) -> int:
-    from analysis import health, periods, reports, sources
+    from analysis.inputs import sources
+    from analysis.metrics import health
+    from analysis.report import periods
+    from analysis.report import render as reports
 
     if args.data is None:
         args.data = config.SAMPLE_DIR
@@ -368,7 +373,8 @@ def _report(args: argparse.Namespace, run) -> int:
 
 
 def _history(args: argparse.Namespace) -> int:
-    from analysis import health, metrics
+    from analysis.metrics import definitions as metrics
+    from analysis.metrics import health
 
     if args.last < args.first:
         raise UsageError("--to is before --from")
@@ -394,7 +400,7 @@ def _history(args: argparse.Namespace) -> int:
 
 def _defect_files(data, run) -> list[str]:
     """The ODR's absent kinds; with none of them there is no defect to show."""
-    from analysis import health
+    from analysis.metrics import health
 
     missing = health.odr_missing(data, run.metrics)
     if not any(data.has(k) for k in ("feedback", "claims", "chargebacks")):
@@ -435,7 +441,7 @@ def _incident_line(i: dict) -> str:
 
 def _warn_missing(data, run) -> None:
     """One line per absent export kind, naming the metrics it leaves incomplete."""
-    from analysis import health
+    from analysis.metrics import health
 
     for line in health.missing_input_lines(data, run.metrics):
         print(f"warning: {line}", file=sys.stderr)

@@ -106,10 +106,3 @@ def direction(target: float, higher_is_better: bool, meets: bool) -> str:
     if higher_is_better:
         return f"{'above' if meets else 'below'} the {t} target"
     return f"{'under' if meets else 'over'} the {t} target"
-
-
-def file_kind(kind: str) -> str:
-    """What a user calls an export kind ("fba_returns" -> "FBA customer returns")."""
-    from analysis.sources import KIND_BY_NAME
-
-    return KIND_BY_NAME[kind].title

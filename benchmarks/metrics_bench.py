@@ -19,8 +19,10 @@ from pathlib import Path
 import numpy as np
 import polars as pl
 
-from analysis import health, metrics, sources
-from analysis.sample import FEEDBACK_HEADER, ORDERS_HEADER
+from analysis.inputs import sources
+from analysis.inputs.sample import FEEDBACK_HEADER, ORDERS_HEADER
+from analysis.metrics import definitions as metrics
+from analysis.metrics import health
 
 END = dt.date(2026, 11, 15)
 

@@ -17,8 +17,10 @@ from pathlib import Path
 
 import nbformat
 
-from analysis import charts, reports, sample
-from analysis.periods import iso_week_of
+from analysis.inputs import sample
+from analysis.report import charts
+from analysis.report import render as reports
+from analysis.report.periods import iso_week_of
 
 
 def main() -> None:

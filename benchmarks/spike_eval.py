@@ -58,7 +58,7 @@ from dataclasses import dataclass
 import numpy as np
 import polars as pl
 
-from analysis import spikes
+from analysis.insights import spikes
 
 BURN, BASE_DAYS, DAYS = 60, 90, 365
 WEEKDAY = np.array([1.12, 1.08, 1.04, 1.0, 0.95, 0.86, 0.95])

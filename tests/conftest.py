@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 
 from analysis import config
-from analysis.sample import FEEDBACK_HEADER, ORDERS_HEADER
+from analysis.inputs.sample import FEEDBACK_HEADER, ORDERS_HEADER
 
 
 class Account:
@@ -156,7 +156,7 @@ class Account:
         )
 
     def mfn_return(self, oid: str, date: str, refunded: str) -> Account:
-        from analysis.sample import MFN_RETURNS_HEADER
+        from analysis.inputs.sample import MFN_RETURNS_HEADER
 
         row = dict.fromkeys(MFN_RETURNS_HEADER, "")
         row.update(
@@ -195,7 +195,7 @@ class Account:
         return self.root
 
     def _write_empty(self) -> None:
-        from analysis.sample import MFN_RETURNS_HEADER
+        from analysis.inputs.sample import MFN_RETURNS_HEADER
 
         empty = {
             "feedback": ("feedback.txt", FEEDBACK_HEADER),
@@ -259,7 +259,7 @@ def sample_dir() -> Path:
 
 @pytest.fixture(scope="session")
 def sample_data(sample_dir: Path):
-    from analysis import sources
+    from analysis.inputs import sources
 
     return sources.load(sample_dir)
 

@@ -98,7 +98,7 @@ def test_shipped_defaults_keep_false_alarms_down():
     runs them: about 1 false alarm per account-year at most (400 accounts: some noise)."""
     import numpy as np
 
-    from analysis import spikes
+    from analysis.insights import spikes
 
     se = _load_eval()
     rng = np.random.default_rng(11)
@@ -124,7 +124,7 @@ def test_shipped_incidents_keep_false_incidents_down():
 
     import numpy as np
 
-    from analysis import spikes
+    from analysis.insights import spikes
 
     se = _load_eval()
     rng = np.random.default_rng(12)
@@ -155,7 +155,7 @@ def test_incidents_first_month_of_data():
     accounts); counting those weeks as they are would raise about 1.7."""
     import numpy as np
 
-    from analysis import spikes
+    from analysis.insights import spikes
 
     se = _load_eval()
     rng = np.random.default_rng(13)
@@ -178,7 +178,7 @@ def test_spike_eval_order_glr_by_hand():
 
     import numpy as np
 
-    from analysis import spikes
+    from analysis.insights import spikes
 
     se = _load_eval()
     pen = spikes.Settings().order_glr_penalty

@@ -33,7 +33,7 @@ def browser():
 def rendered(tmp_path_factory):
     from conftest import Account
 
-    from analysis import reports
+    from analysis.report import render as reports
 
     out = tmp_path_factory.mktemp("reports")
     sample = reports.render(config.SAMPLE_DIR, week="2026-W46", out_root=out)
@@ -110,7 +110,7 @@ def test_orders_only_report_shows_no_verdict_it_cannot_know(browser, tmp_path):
     Good / Fair / Poor, as a reader sees the page."""
     from test_report import orders_only_account
 
-    from analysis import reports
+    from analysis.report import render as reports
 
     data = orders_only_account(tmp_path)
     res = reports.render(data, week="2026-W20", out_root=tmp_path / "reports")

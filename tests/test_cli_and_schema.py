@@ -8,7 +8,8 @@ import sys
 import jsonschema
 import pytest
 
-from analysis import config, health
+from analysis import config
+from analysis.metrics import health
 
 
 def _run(*args: str) -> subprocess.CompletedProcess:
@@ -160,7 +161,7 @@ def test_debug_anywhere_and_bugs_say_internal_error(tmp_path):
     assert plain.returncode == 2 and "Traceback" not in plain.stderr
     # a bug (not a user error) inside a command: said as one, traceback only with --debug
     code = (
-        "import sys; from analysis import health, cli\n"
+        "import sys; from analysis import cli\nfrom analysis.metrics import health\n"
         "def broken(*a, **k): raise KeyError('oops')\n"
         "health.account_health = broken\n"
         "sys.exit(cli.main(sys.argv[1:]))"

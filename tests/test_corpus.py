@@ -10,8 +10,8 @@ from pathlib import Path
 import polars as pl
 import pytest
 
-from analysis import sources
-from analysis.sources import DataError
+from analysis.inputs import sources
+from analysis.inputs.sources import DataError
 
 CORPUS = Path(__file__).parent / "corpus"
 UTC = dt.UTC

@@ -8,9 +8,10 @@ import sys
 import polars as pl
 import pytest
 
-from analysis import causes, defects, rolloff, sample, sources, triage
-from analysis.metrics import METRICS
-from analysis.settings import Settings
+from analysis.inputs import sample, sources
+from analysis.insights import causes, defects, rolloff, triage
+from analysis.metrics.definitions import METRICS
+from analysis.metrics.settings import Settings
 
 
 @pytest.mark.parametrize(
@@ -183,7 +184,7 @@ def test_defect_table_rows(sample_data):
 
 
 def test_explorer_widget_change_updates_the_drilldown(sample_data):
-    from analysis.explorer import Explorer
+    from analysis.explore.explorer import Explorer
 
     ex = Explorer(sample_data, dt.date(2026, 11, 15), Settings())
     ex.widget()

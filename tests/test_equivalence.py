@@ -6,7 +6,7 @@ import shutil
 
 import pytest
 
-from analysis import health
+from analysis.metrics import health
 
 AS_OF = "2026-11-15"
 

@@ -5,7 +5,7 @@ import datetime as dt
 import polars as pl
 from polars.testing import assert_frame_equal
 
-from analysis import metrics
+from analysis.metrics import definitions as metrics
 
 
 def test_history_equals_daily_evaluation(sample_data):
@@ -22,7 +22,7 @@ def test_history_equals_daily_evaluation(sample_data):
 
 def test_history_on_tiny_account(account):
     account.order("O1", "2026-05-01").feedback("O1", "5/10/26", 1)
-    data = __import__("analysis.sources", fromlist=["load"]).load(account.write())
+    data = __import__("analysis.inputs.sources", fromlist=["load"]).load(account.write())
     odr = tuple(m for m in metrics.METRICS if m.id == "orderDefectRate.afn")
     h = metrics.history(data, dt.date(2026, 5, 14), dt.date(2026, 7, 16), odr)
     den = h.filter(pl.col("numerator") == "defects").select("as_of", "count", "denominator")

@@ -11,10 +11,12 @@ import sys
 import polars as pl
 import pytest
 
-from analysis import config, health, settings, triage, wording
-from analysis import report_views as rv
+from analysis import config, wording
 from analysis.errors import PeriodError, SettingsError
-from analysis.settings import Settings
+from analysis.insights import triage
+from analysis.metrics import health, settings
+from analysis.metrics.settings import Settings
+from analysis.report import context, defect_sections, sections
 
 ORDERS_ONLY = ("All_Orders_com.txt", "All_Orders_co_uk.txt")
 
@@ -72,8 +74,10 @@ def test_header_only_file_means_none_and_the_metric_is_complete(account):
 
 
 def test_incomplete_metric_shows_its_bound_never_a_badge(orders_only):
-    ctx = rv.prepare(orders_only, Settings(), week="2026-W46")
-    card = rv.odr_scorecard_html(ctx) + "".join(rv.scorecard_html(ctx, m) for m in ctx.marketplaces)
+    ctx = context.prepare(orders_only, Settings(), week="2026-W46")
+    card = sections.odr_scorecard_html(ctx) + "".join(
+        sections.scorecard_html(ctx, m) for m in ctx.marketplaces
+    )
     rows = re.findall(r"<tr>(.*?)</tr>", card, re.S)
     for title in ("Order Defect Rate (FBA)", "Refund rate", "Invoice Defect Rate"):
         row = next(r for r in rows if title in r)
@@ -82,8 +86,8 @@ def test_incomplete_metric_shows_its_bound_never_a_badge(orders_only):
     assert re.search(
         r"at least 0\.\d\d\u00a0%: no Seller feedback report, A-to-z claims, Chargebacks file", odr_row
     )
-    assert "Incomplete: some exports are not in the data folder" in rv.header_html(ctx)
-    assert rv.headline(ctx)["status"] == "INCOMPLETE"
+    assert "Incomplete: some exports are not in the data folder" in sections.header_html(ctx)
+    assert sections.headline(ctx)["status"] == "INCOMPLETE"
 
 
 def test_all_rows_of_a_kind_set_aside_is_refused(tmp_path):
@@ -125,24 +129,24 @@ def test_future_week_and_unfinished_month_write_nothing(tmp_path):
 
 def test_a_period_past_the_data_says_so(orders_only):
     with pytest.raises(PeriodError):
-        rv.prepare(config.SAMPLE_DIR, Settings(), week="2026-W47")
-    ctx = rv.prepare(config.SAMPLE_DIR, Settings(allow_incomplete=True), week="2026-W47")
-    assert "Incomplete period: data ends 2026-11-15" in rv.header_html(ctx)
-    assert rv.headline(ctx)["incomplete"] == "data ends 2026-11-15"
+        context.prepare(config.SAMPLE_DIR, Settings(), week="2026-W47")
+    ctx = context.prepare(config.SAMPLE_DIR, Settings(allow_incomplete=True), week="2026-W47")
+    assert "Incomplete period: data ends 2026-11-15" in sections.header_html(ctx)
+    assert sections.headline(ctx)["incomplete"] == "data ends 2026-11-15"
     # no trend point after the data: the last as-of day drawn is the newest order day or before
-    assert rv.metric_trend(ctx)["as_of"].max() <= dt.date(2026, 11, 15)
+    assert sections.metric_trend(ctx)["as_of"].max() <= dt.date(2026, 11, 15)
 
 
 def test_what_if_table_equals_triage(sample_data):
-    ctx = rv.prepare(config.SAMPLE_DIR, Settings(), week="2026-W46")
-    shown = rv.what_if_table(ctx)
+    ctx = context.prepare(config.SAMPLE_DIR, Settings(), week="2026-W46")
+    shown = defect_sections.what_if_table(ctx)
     w = triage.what_if(ctx.result.data, ctx.as_of, ctx.settings.metrics)
     now = w.filter(pl.col("scenario") == "now").sort("marketplace_id", "channel")
     after = w.filter(pl.col("scenario") == "if removed").sort("marketplace_id", "channel")
     assert shown["now"].to_list() == now["rate"].to_list()
     assert shown["if removed"].to_list() == after["rate"].to_list()
     assert set(shown["channel"]) <= {"FBA", "Seller-fulfilled"}
-    html = rv.removal_candidates_html(ctx)
+    html = defect_sections.removal_candidates_html(ctx)
     section = html.split("if they were removed")[1]
     for r in shown.iter_rows(named=True):  # the cells are the rates, as percentages
         assert wording.pct(r["now"]) in section and wording.pct(r["if removed"]) in section
@@ -150,7 +154,7 @@ def test_what_if_table_equals_triage(sample_data):
 
 
 def test_explorer_default_rates_equal_the_cli(sample_data):
-    from analysis.explorer import Explorer
+    from analysis.explore.explorer import Explorer
 
     ex = Explorer(sample_data, dt.date(2026, 11, 15), Settings(), interactive=False)
     mine = ex._breakdown("sku").select("value", "orders", "defects", "rate")
@@ -190,10 +194,10 @@ def test_toml_settings_reach_defects_spikes_and_the_report(tmp_path, sample_data
     s1 = json.loads(_run("spikes", *args, *first, "--format", "json", "--config", str(toml)).stdout)
     glr = [a for a in s0["alarms"] if a["detector"] == "glr"]
     assert glr and not [a for a in s1["alarms"] if a["detector"] == "glr"]
-    ctx = rv.prepare(config.SAMPLE_DIR, run, week="2026-W46")
-    html = rv.odr_scorecard_html(ctx) + rv.footer_html(ctx)
+    ctx = context.prepare(config.SAMPLE_DIR, run, week="2026-W46")
+    html = sections.odr_scorecard_html(ctx) + sections.footer_html(ctx)
     assert "&lt; 5\u00a0%" in html and "s.toml" in html and "target = 0.05" in html
-    assert ctx.as_of - dt.timedelta(weeks=7) == rv.metric_trend(ctx)["as_of"].min()
+    assert ctx.as_of - dt.timedelta(weeks=7) == sections.metric_trend(ctx)["as_of"].min()
 
 
 def test_bad_settings_are_one_sentence(tmp_path):
@@ -236,7 +240,7 @@ def test_status_sentence_by_hand():
         "volumeAdjustedStatus": "AT_RISK",
         "pValue": 0.0956,
     }
-    assert rv.status_sentence(odr, obj) == (
+    assert sections.status_sentence(odr, obj) == (
         "1 defect in 10 orders: over the 1\u00a0% target, but at this volume that can be chance (p = 0.096)."
     )
     obj = {
@@ -245,23 +249,27 @@ def test_status_sentence_by_hand():
         "volumeAdjustedStatus": "BAD",
         "pValue": 0.0043,
     }
-    assert rv.status_sentence(odr, obj).endswith("more than chance explains at this volume (p = 0.0043).")
+    assert sections.status_sentence(odr, obj).endswith(
+        "more than chance explains at this volume (p = 0.0043)."
+    )
     crt = Settings().metric("contactResponseTime")  # higher is better: misses are late answers
     obj = {"messageCount": 223, "respondedWithin24hCount": 193, "volumeAdjustedStatus": "BAD", "pValue": 0.01}
-    assert rv.status_sentence(crt, obj).startswith(
+    assert sections.status_sentence(crt, obj).startswith(
         "30 late answers in 223 messages: below the 90\u00a0% target"
     )
 
 
 def test_our_verdict_is_named_ours_and_amazons_has_its_date(sample_data):
-    ctx = rv.prepare(config.SAMPLE_DIR, Settings(), week="2026-W46")
-    html = rv.odr_scorecard_html(ctx) + "".join(rv.scorecard_html(ctx, m) for m in ctx.marketplaces)
+    ctx = context.prepare(config.SAMPLE_DIR, Settings(), week="2026-W46")
+    html = sections.odr_scorecard_html(ctx) + "".join(
+        sections.scorecard_html(ctx, m) for m in ctx.marketplaces
+    )
     assert "Amazon's view" not in html and "Amazon, 2026-11-15:" in html
     assert "Over target" in html or "Under target" in html
     assert "README" not in html and "Amazon's performance report of 2026-11-15" in html
     # a week before the newest snapshot reads the older one, with its own date
-    older = rv.prepare(config.SAMPLE_DIR, Settings(), week="2026-W45")
-    assert "Amazon, 2026-11-08:" in rv.odr_scorecard_html(older)
+    older = context.prepare(config.SAMPLE_DIR, Settings(), week="2026-W45")
+    assert "Amazon, 2026-11-08:" in sections.odr_scorecard_html(older)
 
 
 def test_history_marks_what_it_cannot_know(tmp_path):
@@ -345,8 +353,8 @@ def test_one_incident_row_per_planted_spike(week, series, driver):
     """manifest.json: FedEx (Amazon.com, seller-fulfilled) shipped 09-07..13; a bad HUB-7 batch
     ordered 10-05..14. The week each is first raised shows it as one row, not a row per detector
     and day."""
-    ctx = rv.prepare(config.SAMPLE_DIR, Settings(), week=week)
-    html = rv.spikes_html(ctx)
+    ctx = context.prepare(config.SAMPLE_DIR, Settings(), week=week)
+    html = defect_sections.spikes_html(ctx)
     rows = re.findall(r"<tr>(.*?)</tr>", html.split("<tbody>")[1], re.S)
     assert len(rows) == 1 and series in rows[0] and driver in rows[0], rows
     assert "p = 1" not in html and "README" not in html and "0 defects" not in html
@@ -355,38 +363,42 @@ def test_one_incident_row_per_planted_spike(week, series, driver):
 def test_a_window_past_the_data_gets_no_verdict():
     """--allow-incomplete: metrics whose window reaches past the newest order say so, instead of
     judging days with no orders (packages not yet shipped would count as late)."""
-    ctx = rv.prepare(config.SAMPLE_DIR, Settings(allow_incomplete=True), week="2026-W47")
+    ctx = context.prepare(config.SAMPLE_DIR, Settings(allow_incomplete=True), week="2026-W47")
     pm = ctx.result.document["performanceMetrics"][0]
     lsr, odr = pm["lateShipmentRateList"][0], pm["orderDefectRate"]["afn"]
     assert (lsr["status"], lsr["volumeAdjustedStatus"], lsr["dataEnds"]) == ("NONE", "NONE", "2026-11-15")
     assert "dataEnds" not in odr and odr["status"] in ("GOOD", "BAD")  # its window ends 15 days back
-    html = rv.scorecard_html(ctx, pm["marketplaceId"])
+    html = sections.scorecard_html(ctx, pm["marketplaceId"])
     row = re.search(r"<tr><td>Late Shipment Rate \(10 days\)</td>(.*?)</tr>", html, re.S).group(1)
     assert "badge INCOMPLETE" in row and "not known: the data ends 2026-11-15" in row
 
 
 def test_month_report_looks_at_the_whole_month():
-    ctx = rv.prepare(config.SAMPLE_DIR, Settings(), period="2026-10")
+    ctx = context.prepare(config.SAMPLE_DIR, Settings(), period="2026-10")
     assert ctx.first == dt.date(2026, 10, 1)
-    html = rv.spikes_html(ctx)
+    html = defect_sections.spikes_html(ctx)
     assert "arrived 2026-10-01 to 2026-10-31" in html and "HUB-7" in html
-    assert "2026-10-01 to" in rv.what_caused_it_html(ctx)
+    assert "2026-10-01 to" in defect_sections.what_caused_it_html(ctx)
 
 
 def test_sections_built_on_defects_say_what_they_lack(tmp_path):
     d = tmp_path / "data"
     shutil.copytree(config.SAMPLE_DIR, d)
     (d / "Feedback_com.txt").unlink()
-    ctx = rv.prepare(d, Settings(), week="2026-W46")
-    for html in (rv.spikes_html(ctx), rv.defective_orders_html(ctx), rv.rolloff_summary_html(ctx)):
+    ctx = context.prepare(d, Settings(), week="2026-W46")
+    for html in (
+        defect_sections.spikes_html(ctx),
+        defect_sections.defective_orders_html(ctx),
+        defect_sections.rolloff_summary_html(ctx),
+    ):
         assert "Incomplete:</b> no Seller feedback report file" in html
-    assert "not known (incomplete)" in rv.rolloff_summary_html(ctx)
-    head = rv.headline(ctx)  # a mixed account: the worst known status, and that some is incomplete
+    assert "not known (incomplete)" in defect_sections.rolloff_summary_html(ctx)
+    head = sections.headline(ctx)  # a mixed account: the worst known status, and that some is incomplete
     assert head["incomplete"] == "the ODR of some marketplaces or channels is incomplete"
 
 
 def test_amazon_differs_because_of_our_target(tmp_path):
     run = settings.build(overrides={"orderDefectRate.mfn": {"target": 0.05}})
-    ctx = rv.prepare(config.SAMPLE_DIR, run, week="2026-W46")
-    html = rv.odr_scorecard_html(ctx)
+    ctx = context.prepare(config.SAMPLE_DIR, run, week="2026-W46")
+    html = sections.odr_scorecard_html(ctx)
     assert "our target (5.0\u00a0%) is not Amazon&#x27;s (1.0\u00a0%)" in html

@@ -11,7 +11,8 @@ import numpy as np
 import polars as pl
 import pytest
 
-from analysis import spike_views, spikes
+from analysis.insights import spikes
+from analysis.report import defect_sections
 
 START = dt.date(2026, 1, 1)
 ALL_ARRIVED = np.ones(121)  # delay CDF of defects that all arrive on their order day
@@ -161,7 +162,7 @@ def test_fedex_week_is_one_incident(sample_data):
 
 def test_one_incident_per_planted_spike(season, sample_dir):
     """June to November: the FedEx week and the HUB-7 batch, one incident each, nothing else."""
-    from analysis import sample
+    from analysis.inputs import sample
 
     spikes_planted = sample.manifest(sample_dir)["spikes"]
     assert len(season) == len(spikes_planted) == 2
@@ -219,7 +220,7 @@ def incident(**kw) -> dict:
 
 
 def test_incidents_html_rows():
-    html = spike_views.incidents_html([incident(), incident(channel="AFN", pValue=0.034, detector="glr")])
+    html = defect_sections.incidents_html([incident(), incident(channel="AFN", pValue=0.034, detector="glr")])
     assert html.count("<tr>") == 3  # header and two incidents
     assert "Amazon.com" in html and "Seller-fulfilled" in html and "FBA" in html
     assert "14 defects arrived against 4.5 expected" in html
@@ -236,21 +237,21 @@ def test_incidents_html_learning_escaping_and_limit():
         marketplaceId="<M&1>", learning=True, historyDays=29, observed=1, expected=0.31, pValue=0.27,
         drivers={"causes": [], "skus": [{"value": "<script>x</script>", "defects": 1}], "carriers": []},
     )  # fmt: skip
-    html = spike_views.incidents_html([odd])
+    html = defect_sections.incidents_html([odd])
     assert "learning: 29 days of history" in html and "1 defect arrived against 0.3 expected" in html
     assert "&lt;M&amp;1&gt;" in html and "&lt;script&gt;" in html and "<script>" not in html
-    many = spike_views.incidents_html([incident(), incident(), incident()], limit=2)
+    many = defect_sections.incidents_html([incident(), incident(), incident()], limit=2)
     assert many.count("<tr>") == 3 and "1 more incident not shown." in many
 
 
 def test_incidents_html_none_is_one_sentence():
     # an "incident" without more defects than expected is not one: no "0 defects, p = 1" row
     for incidents in ([], [incident(observed=0, expected=0.31, pValue=1.0)]):
-        html = spike_views.incidents_html(incidents)
+        html = defect_sections.incidents_html(incidents)
         assert html.startswith("<p>") and html.endswith("</p>") and "No spike" in html
         assert re.sub(r"<[^>]+>", "", html).count(".") == 1 and "p = 1" not in html
 
 
 def test_incidents_html_on_the_sample(season):
-    html = spike_views.incidents_html(season)
+    html = defect_sections.incidents_html(season)
     assert html.count("<tr>") == len(season) + 1 and "FedEx" in html and "HUB-7" in html

@@ -5,8 +5,9 @@ import datetime as dt
 import pytest
 from conftest import cover_until
 
-from analysis import health, metrics
 from analysis.errors import SettingsError
+from analysis.metrics import definitions as metrics
+from analysis.metrics import health
 
 A = dt.date(2026, 6, 30)
 US = "ATVPDKIKX0DER"

@@ -9,7 +9,7 @@ from math import comb
 import pytest
 from conftest import cover_until
 
-from analysis import health, stats
+from analysis.metrics import health, stats
 
 A = dt.date(2026, 6, 30)
 

@@ -9,8 +9,9 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from analysis import config, sources
-from analysis.sources import DataError
+from analysis import config
+from analysis.inputs import sources
+from analysis.inputs.sources import DataError
 
 FILES = [
     "Feedback_com.txt",

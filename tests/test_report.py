@@ -11,7 +11,8 @@ import nbformat
 import papermill as pm
 import pytest
 
-from analysis import config, reports
+from analysis import config
+from analysis.report import render as reports
 
 pytestmark = pytest.mark.notebooks
 XSS = '<script>alert("x")</script> and <img src=x onerror=alert(1)>'
@@ -157,7 +158,7 @@ def orders_only_account(root):
 def test_missing_data_is_said_not_zero(tmp_path):
     """A folder with only an orders file, a week past the data (allowed): no Good/Fair/Poor on what
     it cannot know, the bound or 'not known' instead, banners for both, and the index marks it."""
-    from analysis.settings import Settings
+    from analysis.metrics.settings import Settings
 
     out = tmp_path / "reports"
     with pytest.raises(reports.PeriodError):
@@ -258,7 +259,7 @@ def test_no_buyer_pii_in_kept_notebooks(sample_report, xss_report):
 
 def test_settings_reach_the_rendered_report(tmp_path):
     """The run's settings travel to the notebook as a papermill parameter and change the page."""
-    from analysis import settings
+    from analysis.metrics import settings
 
     toml = tmp_path / "acme.toml"
     toml.write_text("[orderDefectRate.mfn]\ntarget = 0.05\n[report]\ntrend_weeks = 8\n")

@@ -5,7 +5,8 @@ import json
 
 import polars as pl
 
-from analysis import config, sample
+from analysis import config
+from analysis.inputs import sample
 
 
 def test_committed_sample_is_default_seed(tmp_path, sample_dir):

@@ -6,8 +6,8 @@ import gzip
 import polars as pl
 import pytest
 
-from analysis import sources
-from analysis.sources import DataError
+from analysis.inputs import sources
+from analysis.inputs.sources import DataError
 
 EXPECTED_KINDS = {
     "orders", "feedback", "claims", "chargebacks", "shipments", "cancellations", "fba_returns",

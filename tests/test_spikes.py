@@ -11,7 +11,8 @@ import numpy as np
 import polars as pl
 import pytest
 
-from analysis import sample, spikes
+from analysis.inputs import sample
+from analysis.insights import spikes
 
 
 def sf(k, n, p):
@@ -197,7 +198,7 @@ def test_spikes_cli_json(sample_dir):
 
 
 def test_spike_explorer_sensitivity_changes_alarms(sample_data):
-    from analysis.spike_views import SpikeExplorer
+    from analysis.explore.spike_explorer import SpikeExplorer
 
     sx = SpikeExplorer(sample_data, dt.date(2026, 9, 30), days=60)
     sx.widget()

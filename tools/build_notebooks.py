@@ -3,7 +3,7 @@ import nbformat as nbf
 nb = nbf.v4.new_notebook()
 cells = []
 intro = nbf.v4.new_markdown_cell(
-    "# Weekly Account Health metrics summary\n\nRun it from JupyterLab (`make lab`) to explore, or through `python -m analysis report`, which injects the parameters below and exports HTML with the code hidden. All logic lives in `analysis.report_views`."
+    "# Weekly Account Health metrics summary\n\nRun it from JupyterLab (`make lab`) to explore, or through `python -m analysis report`, which injects the parameters below and exports HTML with the code hidden. All logic lives in `analysis.report` (context, sections, defect_sections)."
 )
 intro.metadata["tags"] = ["report-hide"]
 cells.append(intro)
@@ -17,36 +17,36 @@ cells.append(
 
 from IPython.display import HTML, display
 
-from analysis import charts, config, reports
-from analysis import report_views as rv
+from analysis import config
+from analysis.report import charts, context, defect_sections, render, sections
 
 warnings.filterwarnings("ignore")
 if not interactive:
     charts.use_offline_renderer()
 data_dir = data_dir or str(config.SAMPLE_DIR)
-period = period or week or (None if as_of else reports.default_week(data_dir))
-run = rv.run_settings(settings, config_file)
-ctx = rv.prepare(data_dir, run, as_of=as_of, marketplace=marketplace, account=account, period=period)
-display(HTML(rv.header_html(ctx)))""")
+period = period or week or (None if as_of else render.default_week(data_dir))
+run = context.run_settings(settings, config_file)
+ctx = context.prepare(data_dir, run, as_of=as_of, marketplace=marketplace, account=account, period=period)
+display(HTML(sections.header_html(ctx)))""")
 )
-cells.append(nbf.v4.new_code_cell("display(HTML(rv.odr_scorecard_html(ctx)))"))
-cells.append(nbf.v4.new_code_cell("display(rv.odr_trend_chart(ctx))"))
+cells.append(nbf.v4.new_code_cell("display(HTML(sections.odr_scorecard_html(ctx)))"))
+cells.append(nbf.v4.new_code_cell("display(sections.odr_trend_chart(ctx))"))
 cells.append(nbf.v4.new_markdown_cell("## Full scorecard per marketplace"))
 cells.append(
-    nbf.v4.new_code_cell("""trend = rv.metric_trend(ctx)
+    nbf.v4.new_code_cell("""trend = sections.metric_trend(ctx)
 for mkt in ctx.marketplaces:
-    display(HTML(rv.scorecard_html(ctx, mkt)))
-    display(rv.metric_trend_chart(ctx, mkt, trend))""")
+    display(HTML(sections.scorecard_html(ctx, mkt)))
+    display(sections.metric_trend_chart(ctx, mkt, trend))""")
 )
-cells.append(nbf.v4.new_code_cell("display(HTML(rv.spikes_html(ctx)))"))
-cells.append(nbf.v4.new_code_cell("display(HTML(rv.what_caused_it_html(ctx)))"))
-cells.append(nbf.v4.new_code_cell("display(HTML(rv.rolloff_summary_html(ctx)))"))
-cells.append(nbf.v4.new_code_cell("rv.rolloff_chart(ctx)"))
-cells.append(nbf.v4.new_code_cell("display(HTML(rv.removal_candidates_html(ctx)))"))
-cells.append(nbf.v4.new_code_cell("display(HTML(rv.defective_orders_html(ctx)))"))
-cells.append(nbf.v4.new_code_cell("display(HTML(rv.data_quality_html(ctx)))"))
-cells.append(nbf.v4.new_code_cell("display(HTML(rv.footer_html(ctx)))"))
-head = nbf.v4.new_code_cell("display({reports.HEADLINE_MIME: rv.headline(ctx)}, raw=True)")
+cells.append(nbf.v4.new_code_cell("display(HTML(defect_sections.spikes_html(ctx)))"))
+cells.append(nbf.v4.new_code_cell("display(HTML(defect_sections.what_caused_it_html(ctx)))"))
+cells.append(nbf.v4.new_code_cell("display(HTML(defect_sections.rolloff_summary_html(ctx)))"))
+cells.append(nbf.v4.new_code_cell("defect_sections.rolloff_chart(ctx)"))
+cells.append(nbf.v4.new_code_cell("display(HTML(defect_sections.removal_candidates_html(ctx)))"))
+cells.append(nbf.v4.new_code_cell("display(HTML(defect_sections.defective_orders_html(ctx)))"))
+cells.append(nbf.v4.new_code_cell("display(HTML(sections.data_quality_html(ctx)))"))
+cells.append(nbf.v4.new_code_cell("display(HTML(sections.footer_html(ctx)))"))
+head = nbf.v4.new_code_cell("display({render.HEADLINE_MIME: sections.headline(ctx)}, raw=True)")
 head.metadata["tags"] = ["report-hide"]
 cells.append(head)
 nb.cells = cells
@@ -67,8 +67,11 @@ EXPLORER_SETUP = """import datetime as dt
 
 from IPython.display import display
 
-from analysis import charts, config, health, sources
-from analysis.report_views import run_settings
+from analysis import config
+from analysis.report import charts
+from analysis.metrics import health
+from analysis.inputs import sources
+from analysis.report.context import run_settings
 from analysis.{module} import {cls}
 
 if not interactive:
@@ -103,7 +106,7 @@ explorer_notebook(
     "# Defects by cause\n\nWhich orders, SKUs, carriers and causes drive the Order Defect Rate; which negative "
     "feedback can be removed; and when each defect leaves the window. Change the controls to filter every view. "
     "Under papermill (`interactive = False`) the same views are drawn once, statically.",
-    "explorer",
+    "explore.explorer",
     "Explorer",
     "explorer",
     "run, ",
@@ -115,7 +118,7 @@ explorer_notebook(
     "detectors, and defects by order day beside their nowcast; pick a detector and its "
     "sensitivity, and an alarm to see the defects behind it. Defaults and their measured performance: "
     "the README's spike detection section.",
-    "spike_views",
+    "explore.spike_explorer",
     "SpikeExplorer",
     "spike_explorer",
     "run, ",

@@ -47,8 +47,9 @@ import numpy as np
 import polars as pl
 from scipy.stats import binom, poisson
 
-from analysis import defects as dfx
-from analysis.sources import Dataset
+from analysis.inputs.sources import Dataset
+from analysis.insights import defects as dfx
+from analysis.metrics.settings import SpikeSettings
 
 BASELINE_DAYS = 91
 BASELINE_LAG = 28
@@ -58,49 +59,10 @@ ORDER_MIN_SHARE = 0.02  # order basis: days with less of their defects arrived a
 # they count in the GLR's windows, which are at least `order_glr_min_window` order days long)
 
 
-@dataclass(frozen=True)
-class Settings:
-    """Detector settings. The thresholds are those benchmarks/spike_eval.py calibrates to at most
-    1 false alarm per account-year at every volume (rounded to the stricter side); the GLR, the
-    most powerful there, is the one to watch."""
-
-    pchart_alpha: float = 0.0033
-    order_pchart_alpha: float = 0.0012  # the order basis tests the last 7 order days every day
-    cusum_ratio: float = 3.0  # p1 = ratio * p0
-    cusum_h: float = 4.2
-    ewma_lambda: float = 0.2
-    ewma_l: float = 5.4
-    laney_k: float = 2.1
-    glr_window: int = 7
-    glr_h: float = 5.0
-    # order basis: windows of 4 to 7 order days, the 4-day one (a bad batch found within 3 days
-    # of its first order day) at order_glr_h, longer ones need order_glr_penalty more
-    order_glr_min_window: int = 4
-    order_glr_penalty: float = 2.5
-    order_glr_h: float = 3.8
-    naive_days: int = 7
-    naive_target: float = 0.01
-    # Incidents (`incidents`: what the weekly report shows). Two tests on every series, their
-    # alarm days merged into incidents; the thresholds hold the union over all of an account's
-    # series to at most 1 false incident per account-year. Set with benchmarks/spike_eval.py
-    # part 4 (accounts of 2-4 series of 30-600 orders a day, 150 days of data, 1,000 accounts):
-    # on seed 11, 7.5 / 7.5 gave 0.86 false incidents/yr and found 91 % of 6-day x4 bad batches
-    # within 14 days (7.5 / 7.25: 1.07/yr, 91 %; 7 / 7: 1.32/yr, 93 %; 7.5 / 8: 0.61/yr, 90 %);
-    # on seeds 1-3: 0.91, 0.81, 0.99/yr and 92, 91, 90 %. The order-day GLR spends most of the
-    # budget (0.83/yr on seed 1) and finds the batches (92 % alone, the arrival GLR 60 %); the
-    # arrival GLR costs 0.12/yr and finds a carrier week (x3 arrivals for 7 days) within 7 days
-    # on 74 % of accounts, against 59 % for the order-day GLR alone.
-    incident_glr_h: float = 7.5  # the arrival GLR, two-sample (`poisson_glr2`), windows 1-glr_window
-    incident_order_h: float = 7.5  # the order-day GLR (`_order_scan`), two-sample
-    # order-day windows of 1 to 7 days (a 6-day batch fits) whose newest day is at most 14 days
-    # old (a batch found "within 14 days"); 10 days: 0.77/yr and 91 % at 7.5 (seed 11), 12 or 10
-    # days at a lower threshold did no better than 14 at 7.5
-    incident_order_window: int = 7
-    incident_order_max_age: int = 14
-    incident_gap_days: int = 1  # alarm days with at most 1 quiet day between make one incident
-    # "learning": the baseline holds fewer usable days than this (the issue's first month of a
-    # 150-day account held 31-60); the two-sample tests raise the bar by themselves, this says so
-    incident_learning_days: int = 60
+# The detector settings live with the run's settings (a run's [spikes] table); the name
+# `spikes.Settings` stays for the notebooks and benchmarks that use it.
+Settings = SpikeSettings
+DEFAULTS = SpikeSettings()  # for callers without a run (benchmarks, tests); runs pass their own
 
 
 DETECTORS = ("glr", "cusum", "p-chart", "ewma", "laney")
@@ -402,7 +364,7 @@ def baseline_counts(
 def detect(
     data: Dataset,
     as_of: dt.date,
-    settings: Settings = Settings(),
+    settings: Settings = DEFAULTS,
     *,
     first: dt.date | None = None,
     basis: str = "arrival",
@@ -678,7 +640,7 @@ def incident_runs(alarms: list[tuple[int, int]], gap: int = 1) -> list[list[int]
 
 
 def series_incidents(
-    v: SeriesDays, cdf: np.ndarray, settings: Settings = Settings(), *, first: int = 0, basis: str = "arrival"
+    v: SeriesDays, cdf: np.ndarray, settings: Settings = DEFAULTS, *, first: int = 0, basis: str = "arrival"
 ) -> list[dict]:
     """The incidents of one series from day index `first` on (`incidents` without the series'
     name and drivers; benchmarks/spike_eval.py runs it on simulated series)."""
@@ -750,7 +712,7 @@ def series_incidents(
 def incidents(
     data: Dataset,
     as_of: dt.date,
-    settings: Settings = Settings(),
+    settings: Settings = DEFAULTS,
     *,
     first: dt.date | None = None,
     basis: str = "arrival",

@@ -12,12 +12,14 @@ import datetime as dt
 import altair as alt
 import polars as pl
 
-from analysis import causes, charts, defects, rolloff, triage, wording
-from analysis.marketplaces import marketplace_label
-from analysis.report_views import esc, table_html
-from analysis.settings import Settings
-from analysis.sources import Dataset
-from analysis.widgets import ViewPanel
+from analysis import wording
+from analysis.explore.widgets import ViewPanel
+from analysis.inputs.marketplaces import marketplace_label
+from analysis.inputs.sources import Dataset
+from analysis.insights import causes, defects, rolloff, triage
+from analysis.metrics.settings import Settings
+from analysis.report import charts
+from analysis.report.kit import esc, table_html
 
 ALL = "all"
 

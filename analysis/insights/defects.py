@@ -11,10 +11,12 @@ import math
 
 import polars as pl
 
-from analysis import causes, parsing, stats
-from analysis import metrics as m
 from analysis.errors import UsageError
-from analysis.sources import Dataset
+from analysis.inputs import parsing
+from analysis.inputs.sources import Dataset
+from analysis.insights import causes
+from analysis.metrics import definitions as m
+from analysis.metrics import stats
 
 _TS = pl.Datetime("us", "UTC")
 DIMENSIONS = ("cause", "sku", "asin", "carrier", "channel", "marketplace_id", "week")

@@ -12,10 +12,11 @@ import datetime as dt
 
 import polars as pl
 
-from analysis import defects as dfx
-from analysis import metrics as m
-from analysis import parsing, populations
-from analysis.sources import Dataset
+from analysis.inputs import parsing
+from analysis.inputs.sources import Dataset
+from analysis.insights import defects as dfx
+from analysis.metrics import definitions as m
+from analysis.metrics import populations
 
 HORIZON_DAYS = 60
 RECENT_DAYS = 28

@@ -24,11 +24,14 @@ from pathlib import Path
 
 import nbformat
 
-from analysis import __version__, charts, config, health, sources
+from analysis import __version__, config
 from analysis.errors import AnalysisError, PeriodError
-from analysis.periods import Period, latest_complete_week, parse_period
-from analysis.report_views import REPORT_CSS
-from analysis.settings import Settings
+from analysis.inputs import sources
+from analysis.metrics import health
+from analysis.metrics.settings import Settings
+from analysis.report import charts
+from analysis.report.kit import REPORT_CSS
+from analysis.report.periods import Period, latest_complete_week, parse_period
 
 REPORT_NAME = "metrics-summary"
 HEADLINE_MIME = "application/vnd.account-health.headline+json"

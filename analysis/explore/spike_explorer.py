@@ -9,12 +9,14 @@ import altair as alt
 import numpy as np
 import polars as pl
 
-from analysis import causes, charts, defects, spikes, wording
-from analysis.marketplaces import marketplace_label
-from analysis.report_views import esc, table_html
-from analysis.settings import Settings
-from analysis.sources import Dataset
-from analysis.widgets import ViewPanel
+from analysis import wording
+from analysis.explore.widgets import ViewPanel
+from analysis.inputs.marketplaces import marketplace_label
+from analysis.inputs.sources import Dataset
+from analysis.insights import defects, spikes
+from analysis.metrics.settings import Settings
+from analysis.report import charts
+from analysis.report.kit import esc, table_html
 
 SENSITIVITY_FIELDS = {
     "glr": "glr_h",
@@ -134,73 +136,6 @@ def alarms_html(alarms: list[dict], limit: int = 40) -> str:
         "<th>Defects</th><th>Expected</th><th>p</th><th>Drivers (7 days)</th></tr></thead><tbody>"
         + "".join(rows)
         + "</tbody></table></div>"
-    )
-
-
-# the tests in plain words, for a seller
-DETECTOR_WORDS = {
-    "glr": "moving-window test on the days defects arrived",
-    "order-glr": "order-day test (the defects of the orders of a few days)",
-    "cusum": "cumulative-sum test",
-    "p-chart": "daily exact test",
-    "ewma": "smoothed-trend test",
-    "laney": "Laney's chart for high volumes",
-}
-DRIVER_WORDS = {"causes": "Causes", "skus": "SKUs", "carriers": "Carriers"}
-
-
-def incidents_html(incidents: list[dict], limit: int = 20) -> str:
-    """One row per incident (`spikes.incidents`): where, which days, how many defects against
-    how many expected and the p-value, the test that found it, the drivers; or a sentence
-    saying there is no spike. An incident without more defects than expected is never shown."""
-    shown = [i for i in incidents if i["observed"] > i["expected"]]
-    if not shown:
-        return (
-            "<p><b>No spike:</b> in every marketplace and channel, the defects are in line with "
-            "their own history at their volume.</p>"
-        )
-    rows = []
-    for i in shown[:limit]:
-        days = f"{esc(i['firstDay'])} to {esc(i['lastDay'])}"
-        notes = [f"first alarm {esc(i['firstAlarm'])}"]
-        if i.get("orderWindow"):
-            notes.append(f"orders of {esc(i['orderWindow'][0])} to {esc(i['orderWindow'][1])}")
-        if i.get("learning"):
-            notes.append(f"learning: {esc(wording.count(i['historyDays'], 'day'))} of history")
-        basis = "arrived" if i.get("basis", "arrival") == "arrival" else "of the orders of those days"
-        drivers = "; ".join(
-            f"{esc(DRIVER_WORDS.get(k, k))}: "
-            + ", ".join(
-                f"{esc(causes.CAUSE_LABELS.get(x['value'], x['value']) if k == 'causes' else x['value'])} "
-                f"({esc(x['defects'])})"
-                for x in v
-            )
-            for k, v in i.get("drivers", {}).items()
-            if v
-        )
-        defects = f"{wording.count(i['observed'], 'defect')} {basis} against {i['expected']:.1f} expected"
-        rows.append(
-            "<tr>"
-            f"<td>{esc(marketplace_label(i['marketplaceId']))}</td>"
-            f"<td>{esc(wording.CHANNEL_LABEL.get(i['channel'], i['channel']))}</td>"
-            f'<td>{days}<br><span class="muted">{"; ".join(notes)}</span></td>'
-            f"<td>{esc(defects)}</td>"
-            f"<td>{esc(wording.p_text(i['pValue']))}</td>"
-            f"<td>{esc(DETECTOR_WORDS.get(i['detector'], i['detector']))}</td>"
-            f"<td>{drivers}</td>"
-            "</tr>"
-        )
-    more = (
-        f'<p class="muted">{esc(wording.count(len(shown) - limit, "more incident"))} not shown.</p>'
-        if len(shown) > limit
-        else ""
-    )
-    return (
-        '<div class="scroll"><table class="ah"><thead><tr><th>Marketplace</th><th>Channel</th><th>Days</th>'
-        "<th>Defects</th><th>p</th><th>Found by</th><th>Drivers</th></tr></thead><tbody>"
-        + "".join(rows)
-        + "</tbody></table></div>"
-        + more
     )
 
 

@@ -11,14 +11,16 @@ from pathlib import Path
 
 import polars as pl
 
-from analysis import metrics as m
-from analysis import parsing, populations, sources, stats, wording
+from analysis import wording
 from analysis.config import SCHEMA_FILE
 from analysis.errors import DataError, PeriodError, SettingsError
-from analysis.marketplaces import marketplace_label
-from analysis.settings import Settings
-from analysis.settings import build as build_settings
-from analysis.snapshots import VIOLATION_KEYS, account_status, newest_for, status3
+from analysis.inputs import parsing, sources
+from analysis.inputs.marketplaces import marketplace_label
+from analysis.inputs.snapshots import VIOLATION_KEYS, account_status, newest_for, status3
+from analysis.metrics import definitions as m
+from analysis.metrics import populations, stats
+from analysis.metrics.settings import Settings
+from analysis.metrics.settings import build as build_settings
 
 VIOLATION_WINDOW_DAYS = 180
 MAX_QUARANTINE_ROWS_IN_JSON = 1000
@@ -122,7 +124,7 @@ def require_usable(data: sources.Dataset) -> None:
         if f.kind not in sources.TABLE_KINDS or not f.rows or f.quarantined < f.rows:
             continue
         raise DataError(
-            f"Every row of {f.path.name} ({wording.file_kind(f.kind)}, {wording.count(f.rows, 'row')}) was set "
+            f"Every row of {f.path.name} ({sources.kind_title(f.kind)}, {wording.count(f.rows, 'row')}) was set "
             f"aside, so the metrics that need it cannot be computed;"
             f"{_first_bad_row(data.quarantine.filter(pl.col('file') == f.path.name))} "
             "See them all with `python -m analysis check`."
@@ -252,7 +254,7 @@ def missing_input_lines(data: sources.Dataset, defs: tuple[m.MetricDef, ...]) ->
             else "for " + ", ".join(marketplace_label(x) for x in by_mkt)
         )
         out.append(
-            f"No {wording.file_kind(k)} file {where}: {', '.join(titles)} "
+            f"No {sources.kind_title(k)} file {where}: {', '.join(titles)} "
             f"{'is' if len(titles) == 1 else 'are'} incomplete (no status; counts from what is there)."
         )
     return out

@@ -9,9 +9,10 @@ from dataclasses import dataclass, replace
 
 import polars as pl
 
-from analysis import parsing, populations, stats
 from analysis.errors import SettingsError
-from analysis.sources import Dataset
+from analysis.inputs import parsing
+from analysis.inputs.sources import Dataset
+from analysis.metrics import populations, stats
 
 _TS = pl.Datetime("us", "UTC")
 

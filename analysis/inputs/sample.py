@@ -20,8 +20,8 @@ import random
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from analysis import parsing
 from analysis.config import SAMPLE_END_DATE, SAMPLE_SEED
+from analysis.inputs import parsing
 
 DAYS = 180
 ORDERS_HEADER = (

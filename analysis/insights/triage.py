@@ -9,9 +9,11 @@ import re
 
 import polars as pl
 
-from analysis import causes, parsing, stats
-from analysis import metrics as m
-from analysis.sources import Dataset
+from analysis.inputs import parsing
+from analysis.inputs.sources import Dataset
+from analysis.insights import causes
+from analysis.metrics import definitions as m
+from analysis.metrics import stats
 
 REQUEST_DAYS = 90
 OBSCENE = (

@@ -1,5 +1,7 @@
 """Marketplace ids, names and the feedback report's per-marketplace date formats (inputs.md 1, 2)."""
 
+from analysis.errors import UsageError
+
 SALES_CHANNEL_TO_ID: dict[str, str] = {
     "Amazon.com": "ATVPDKIKX0DER",
     "Amazon.ca": "A2EUQ1WTGCTBG2",
@@ -60,8 +62,6 @@ COUNTRY_TO_ID: dict[str, str] = {
 def resolve(text: str) -> str:
     """A marketplace id from what a user types: an id (`A1PA6795UKMFR9`), a domain
     (`amazon.de`, `www.amazon.co.uk`) or a country code (`DE`, `UK`/`GB`)."""
-    from analysis.errors import UsageError
-
     t = text.strip()
     if t in ID_TO_SALES_CHANNEL:
         return t

@@ -21,9 +21,10 @@ from pathlib import Path
 
 import polars as pl
 
-from analysis import parsing
 from analysis.errors import DataError  # noqa: F401  (re-exported: callers catch sources.DataError)
-from analysis.marketplaces import SALES_CHANNEL_TO_ID, feedback_date_format
+from analysis.inputs import parsing
+from analysis.inputs.marketplaces import SALES_CHANNEL_TO_ID, feedback_date_format
+from analysis.inputs.snapshots import normalise_snapshot
 
 
 @dataclass(frozen=True)
@@ -759,8 +760,11 @@ def _read_json(path: Path, text: str, snapshots: list[dict]) -> str | None:
     if isinstance(doc, dict) and doc.get("generator") == "analysis.sample":
         return "sample_manifest"
     if isinstance(doc, dict) and "performanceMetrics" in doc:
-        from analysis.snapshots import normalise_snapshot
-
         snapshots.append(normalise_snapshot(doc, path.name))
         return "performance_snapshot"
     return None
+
+
+def kind_title(kind: str) -> str:
+    """What a user calls an export kind ("fba_returns" -> "FBA customer returns")."""
+    return KIND_BY_NAME[kind].title

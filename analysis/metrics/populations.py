@@ -20,7 +20,7 @@ import datetime as dt
 
 import polars as pl
 
-from analysis.sources import Dataset
+from analysis.inputs.sources import Dataset
 
 ALWAYS = dt.datetime(1970, 1, 1, tzinfo=dt.UTC)
 _TS = pl.Datetime("us", "UTC")
