@@ -13,7 +13,7 @@ from analysis import config
 
 # The order of the pipeline; the base modules come first, the CLI last.
 LAYERS = ["base", "inputs", "metrics", "insights", "report", "explore", "app"]
-BASE = {"config", "errors", "wording"}
+BASE = {"config", "errors", "wording", "safety"}
 APP = {"cli", "__main__", "__init__"}
 
 

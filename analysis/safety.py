@@ -1,0 +1,122 @@
+"""What leaves the company (reports, e-mails, CSVs, JSON, logs, the terminal) never carries a
+buyer's contact details, never runs as a formula or a script, and never names a path outside the
+folder it was meant for. One module, so every output applies the same rules.
+
+The patterns run on buyer text: each repeat is bounded, so the time grows linearly with the
+text's length (an unbounded `[\\w.+-]+@` retried at every start of a long comment without an "@"
+grows with its square). Python's `re` and polars' Rust regex read them the same way (no
+look-around), so `mask` and `mask_expr` agree.
+"""
+
+from __future__ import annotations
+
+import re
+import unicodedata
+
+import polars as pl
+
+from analysis.errors import UsageError
+
+# ASCII classes: Unicode `\w` under bounded repeats compiles past the Rust regex size limit; an
+# address or a phone number typed by a buyer is written in ASCII.
+EMAIL_PATTERN = r"[A-Za-z0-9_.+-]{1,64}@[A-Za-z0-9-]{1,63}(?:\.[A-Za-z0-9-]{1,63}){1,8}"
+# a phone: 9 to 15 digits (E.164's most), up to 3 separators between two digits, starting with a
+# digit or "+", not inside a longer run of letters, digits or dashes. Dates (8 digits) are not
+# phones; an Amazon order id (17 digits in 3-7-7 groups) is neither, nor is any part of one.
+_PHONE_CORE = r"\+?[0-9](?:[ \t()./-]{0,3}[0-9]){8,14}"
+PHONE_PATTERN = r"(?P<pre>^|[^A-Za-z0-9_+-])" + _PHONE_CORE + r"(?P<post>$|[^A-Za-z0-9_-])"
+EMAIL_MASK = "[e-mail]"
+PHONE_MASK = "[phone]"
+
+
+def mask(text: object) -> str | None:
+    """`text` with every e-mail address and phone number replaced by [e-mail] / [phone]: the
+    same polars expression as `mask_expr`, on one value, so a note and a column agree."""
+    if text is None:
+        return None
+    return pl.select(mask_expr(pl.lit(str(text), dtype=pl.String))).item()
+
+
+def personal_data(text: str) -> list[str]:
+    """What kinds of contact details `text` holds ("e-mail address", "phone number"): named, never
+    quoted, so a triage table can say why a feedback can go without repeating them."""
+    s = pl.lit(str(text), dtype=pl.String)
+    email, phone = pl.select(
+        s.str.contains(EMAIL_PATTERN).alias("e"),
+        s.str.replace_all(EMAIL_PATTERN, EMAIL_MASK).str.contains(PHONE_PATTERN).alias("p"),
+    ).row(0)
+    return [k for k, found in (("e-mail address", email), ("phone number", phone)) if found]
+
+
+def mask_expr(expr: pl.Expr) -> pl.Expr:
+    """The same masking as `mask`, as a polars expression (Rust regex: linear time)."""
+    masked = expr.cast(pl.String).str.replace_all(EMAIL_PATTERN, EMAIL_MASK)
+    # the surrounding character is captured and put back; run twice so that two phones
+    # separated by one character are both masked (the first match consumes the separator)
+    for _ in range(2):
+        masked = masked.str.replace_all(PHONE_PATTERN, "${pre}" + PHONE_MASK + "${post}")
+    return masked
+
+
+def mask_frame(df: pl.DataFrame | pl.LazyFrame, columns: list[str] | tuple[str, ...]):
+    """`df` with the free-text `columns` (those present) masked."""
+    present = [c for c in columns if c in df.collect_schema().names()]
+    return df.with_columns(mask_expr(pl.col(c)).alias(c) for c in present)
+
+
+# --------------------------------------------------------------------------- spreadsheets
+
+_FORMULA_START = ("=", "+", "-", "@", "\t", "\r", "\n")
+
+
+def csv_cell(value: object) -> object:
+    """A text cell a spreadsheet would run as a formula (=, +, -, @, tab, CR) gets a leading
+    apostrophe, as OWASP advises; numbers stay numbers."""
+    if isinstance(value, str) and value.startswith(_FORMULA_START):
+        return "'" + value
+    return value
+
+
+def csv_safe(df: pl.DataFrame) -> pl.DataFrame:
+    """Every text column of `df` neutralised for spreadsheets (`csv_cell`)."""
+    starts = "^[" + re.escape("".join(_FORMULA_START)) + "]"
+    return df.with_columns(
+        pl.when(pl.col(c).str.contains(starts)).then(pl.lit("'") + pl.col(c)).otherwise(pl.col(c)).alias(c)
+        for c, t in df.schema.items()
+        if t == pl.String
+    )
+
+
+# --------------------------------------------------------------------------- the terminal
+
+
+def terminal_text(text: object) -> str:
+    """`text` safe to print: control characters (escape sequences included) shown as \\xNN, bytes
+    of a file name that are not UTF-8 (held as surrogates by Python) shown as \\xNN too."""
+    s = str(text)
+    s = s.encode("utf-8", "surrogateescape").decode("utf-8", "backslashreplace")
+    return "".join(
+        c if c in "\n" or unicodedata.category(c) not in ("Cc", "Cf", "Cs") else f"\\x{ord(c):02x}" for c in s
+    )
+
+
+# --------------------------------------------------------------------------- folder names
+
+_BAD_NAME = re.compile(r'[/\\<>:"|?*\x00-\x1f\x7f]')
+
+
+def folder_name(name: str, what: str) -> str:
+    """`name` if it is safe as one folder name under an output folder, else a UsageError before
+    anything is written: no separators, no `.`/`..`, no leading dot, no control characters, at most
+    100 characters. Spaces and `#` are allowed (links to them are URL-encoded)."""
+    shown = terminal_text(name)
+    if not name or not name.strip():
+        raise UsageError(f"{what} is empty; give a name such as 'acme-us'.")
+    if len(name) > 100:
+        raise UsageError(f"{what} '{shown[:40]}...' is longer than 100 characters.")
+    if _BAD_NAME.search(name) or name.startswith(".") or name != name.strip():
+        raise UsageError(
+            f"{what} '{shown}' cannot be a folder name: use letters, digits, spaces, '-', '_', '#' "
+            "(no '/', '\\', leading '.', or control characters)."
+        )
+    return name
