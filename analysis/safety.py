@@ -26,6 +26,9 @@ EMAIL_PATTERN = r"[A-Za-z0-9_.+-]{1,64}@[A-Za-z0-9-]{1,63}(?:\.[A-Za-z0-9-]{1,63
 _PHONE_CORE = r"\+?[0-9](?:[ \t()./-]{0,3}[0-9]){8,14}"
 PHONE_PATTERN = r"(?P<pre>^|[^A-Za-z0-9_+-])" + _PHONE_CORE + r"(?P<post>$|[^A-Za-z0-9_-])"
 EMAIL_MASK = "[e-mail]"
+# patterns that decide something (causes, removal rules) look at a buyer text's first 4 KB: a
+# comment longer than that is not a review Amazon shows, and time stays bounded per row
+LOOK_CHARS = 4096
 PHONE_MASK = "[phone]"
 
 

@@ -7,6 +7,8 @@ import re
 import unicodedata
 from dataclasses import dataclass
 
+from analysis import safety
+
 CAUSES = (
     "not_received",
     "wrong_item",
@@ -120,7 +122,7 @@ class Classification:
 
 def classify(comment: str | None) -> Classification:
     """Cause of a buyer comment: the first cause (in `KEYWORDS` order) whose phrases occur."""
-    text = fold(comment or "")
+    text = fold((comment or "")[: safety.LOOK_CHARS])
     hits: dict[str, list[str]] = {}
     for cause, pat in _PATTERNS.items():
         found = pat.findall(text)
@@ -134,7 +136,7 @@ def classify(comment: str | None) -> Classification:
 
 def classify_words(comment: str | None) -> list[str]:
     """Every phrase of any cause found in a comment (for showing why a verdict was reached)."""
-    text = fold(comment or "")
+    text = fold((comment or "")[: safety.LOOK_CHARS])
     out: list[str] = []
     for pat in _PATTERNS.values():
         out += [w for w in pat.findall(text) if w not in out]

@@ -11,6 +11,7 @@ import math
 
 import polars as pl
 
+from analysis import safety
 from analysis.errors import UsageError
 from analysis.inputs import parsing
 from analysis.inputs.sources import Dataset
@@ -124,7 +125,12 @@ def _events(data: Dataset, as_of: dt.date) -> pl.DataFrame:
         pl.col("sku").alias("return_sku"),
         pl.lit(None, pl.Int64).alias("rating"),
     )
-    return pl.concat([fb, cl, cb, rt]).collect()
+    # buyer text leaves the company in the defect rows (CSV, JSON, report): masked here, once
+    return (
+        pl.concat([fb, cl, cb, rt])
+        .with_columns(safety.mask_expr(pl.col("cause_text")).alias("cause_text"))
+        .collect()
+    )
 
 
 def _cause(kind: str, text: str | None) -> tuple[str, str]:

@@ -9,6 +9,7 @@ import re
 
 import polars as pl
 
+from analysis import safety
 from analysis.inputs import parsing
 from analysis.inputs.sources import Dataset
 from analysis.insights import causes
@@ -21,10 +22,6 @@ OBSCENE = (
     "scheisse", "scheiss", "arschloch", "mist", "verdammt", "merde", "putain", "connard", "salaud", "bordel",
 )  # fmt: skip
 _OBSCENE = re.compile(r"(?<!\w)(" + "|".join(re.escape(w) for w in OBSCENE) + r")(?!\w)")
-# bounded repeats: an unbounded `[\w.+-]+@` retried at every start of a long comment with no "@"
-# took time growing with the square of its length (a 1 MB comment: hours)
-_EMAIL = re.compile(r"[\w.+-]{1,64}@[\w-]{1,63}(\.[\w-]{1,63}){1,8}")
-_PHONE = re.compile(r"(?<!\w)\+?\d[\d\s().-]{7,20}\d(?!\w)")
 COLUMNS = {  # headings of the triage table in the notebook and the report
     "order_id": "Order",
     "feedback_date": "Left on",
@@ -48,13 +45,13 @@ def verdict(
     comment: str | None, channel: str, shipped_on_time: bool | None, buy_shipping: bool | None
 ) -> tuple[str, str, str]:
     """(verdict, rule, trigger words) for one negative feedback, by Amazon's removal rules."""
-    text = comment or ""
+    text = (comment or "")[: safety.LOOK_CHARS]
     folded = causes.fold(text)
     words = sorted(set(_OBSCENE.findall(folded)))
     if words:
         return REMOVABLE, "obscene or profane language", ", ".join(words)
-    personal = [m.group(0) for m in _EMAIL.finditer(text)] + [m.group(0) for m in _PHONE.finditer(text)]
-    if personal:
+    personal = safety.personal_data(text)
+    if personal:  # named, never quoted: the table leaves the company
         return REMOVABLE, "seller-specific personal information (e-mail or phone number)", ", ".join(personal)
     c = causes.classify(text)
     found = set(c.all_causes)
@@ -132,6 +129,7 @@ def triage(data: Dataset, as_of: dt.date) -> pl.DataFrame:
     deadline = pl.col("feedback_date") + pl.duration(days=REQUEST_DAYS)
     return (
         t.with_columns(
+            safety.mask_expr(pl.col("comments")).alias("comments"),  # decided on the text, shown masked
             pl.Series("verdict", [x[0] for x in rows], dtype=pl.String),
             pl.Series("rule", [x[1] for x in rows], dtype=pl.String),
             pl.Series("trigger_words", [x[2] for x in rows], dtype=pl.String),

@@ -13,7 +13,7 @@ from analysis.inputs.marketplaces import marketplace_label
 from analysis.insights import causes, defects, rolloff, spikes, triage
 from analysis.report import charts
 from analysis.report.context import ReportContext, series_in
-from analysis.report.kit import esc, table_html
+from analysis.report.kit import esc, esc_text, table_html
 from analysis.report.sections import odr_caveat, odr_objects, shown_status
 from analysis.wording import CHANNEL_LABEL
 
@@ -45,7 +45,7 @@ def defective_orders_html(ctx: ReportContext) -> str:
             f"<td>{esc(r['order_id'])}</td><td>{esc(r['purchase_day'])}</td>"
             f"<td>{esc(marketplace_label(r['marketplace_id']))}</td><td>{esc(CHANNEL_LABEL.get(r['channel'], r['channel']))}</td>"
             f"<td>{esc(r['skus'])}</td><td>{esc(', '.join(kinds))}</td>"
-            f"<td>{esc(r['rating']) if r['rating'] is not None else ''}</td><td>{esc(r['comment'])}</td>"
+            f"<td>{esc(r['rating']) if r['rating'] is not None else ''}</td><td>{esc_text(r['comment'])}</td>"
             f"<td>{esc(r['claim_reason'] or '')} {esc(r['claim_status'] or '')}</td>"
             f"<td>{esc(r['leaves_window'])}</td>"
             "</tr>"

@@ -43,6 +43,20 @@ def esc(value: object) -> str:
     return "" if value is None else html.escape(str(value), quote=True)
 
 
+SHOWN_CHARS = 400  # a buyer text longer than this is cut in tables (the defects CSV has it whole)
+
+
+def esc_text(value: object, limit: int = SHOWN_CHARS) -> str:
+    """A buyer text, escaped and cut to `limit` characters with how much was left out: a 120 KB
+    comment must not make a table (or the page) 120 KB wide."""
+    if value is None:
+        return ""
+    s = str(value)
+    if len(s) <= limit:
+        return esc(s)
+    return esc(s[:limit]) + f' <span class="muted">[{len(s) - limit:,} more characters]</span>'
+
+
 def badge(status: str) -> str:
     return f'<span class="badge {esc(status)}">{esc(STATUS_LABEL.get(status, status))}</span>'
 
@@ -58,7 +72,7 @@ def _cell(col: str, v: object, formats: dict | None = None) -> str:
         if col.startswith("p_"):
             return f"{v:.2f}"
         return f"{v:,.1f}"
-    return esc(v)
+    return esc_text(v) if isinstance(v, str) else esc(v)
 
 
 def table_html(
