@@ -64,9 +64,10 @@ class Account:
         comment: str = "ok",
         removed: str | None = None,
         file: str = "feedback.txt",
+        response: str = "",
     ) -> Account:
         self.feedbacks.setdefault(file, []).append(
-            [date, str(rating), comment, "", oid, f"buyer-{oid}@example.com", removed or ""]
+            [date, str(rating), comment, response, oid, f"buyer-{oid}@example.com", removed or ""]
         )
         return self
 
@@ -104,6 +105,7 @@ class Account:
         valid: str = "",
         latest_delivery: str = "",
         delivery: str = "",
+        buy_shipping: str = "",
     ) -> Account:
         return self._row(
             "shipments.csv",
@@ -116,8 +118,9 @@ class Account:
                 "tracking-valid",
                 "latest-delivery-date",
                 "delivery-date",
+                "buy-shipping",
             ],
-            [oid, latest_ship, ship, carrier, tracking, valid, latest_delivery, delivery],
+            [oid, latest_ship, ship, carrier, tracking, valid, latest_delivery, delivery, buy_shipping],
         )
 
     def cancellation(self, oid: str, date: str, by: str) -> Account:

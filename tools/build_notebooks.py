@@ -18,7 +18,7 @@ cells.append(
 from IPython.display import HTML, display
 
 from analysis import config
-from analysis.report import charts, context, defect_sections, render, sections
+from analysis.report import charts, context, defect_sections, render, sections, summary
 
 warnings.filterwarnings("ignore")
 if not interactive:
@@ -27,10 +27,13 @@ data_dir = data_dir or str(config.SAMPLE_DIR)
 period = period or week or (None if as_of else render.default_week(data_dir))
 run = context.run_settings(settings, config_file)
 ctx = context.prepare(data_dir, run, as_of=as_of, marketplace=marketplace, account=account, period=period)
-display(HTML(sections.header_html(ctx)))""")
+display(HTML(sections.header_html(ctx) + summary.first_screen_html(ctx)))""")
 )
 cells.append(nbf.v4.new_code_cell("display(HTML(sections.odr_scorecard_html(ctx)))"))
 cells.append(nbf.v4.new_code_cell("display(sections.odr_trend_chart(ctx))"))
+cells.append(
+    nbf.v4.new_code_cell("display(HTML(summary.escalation_html(ctx) + summary.feedback_summary_html(ctx)))")
+)
 cells.append(nbf.v4.new_markdown_cell("## Full scorecard per marketplace"))
 cells.append(
     nbf.v4.new_code_cell("""trend = sections.metric_trend(ctx)

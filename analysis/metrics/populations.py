@@ -245,7 +245,7 @@ def unit_on_time_delivery(data: Dataset) -> pl.LazyFrame:
     )
 
 
-def _next_business_day_end(day: pl.Expr) -> pl.Expr:
+def next_business_day_end(day: pl.Expr) -> pl.Expr:
     """End (exclusive: next midnight) of the first Monday-to-Friday day after `day`."""
     wd = day.dt.weekday()  # Monday 1 ... Sunday 7
     step = pl.when(wd == 5).then(3).when(wd == 6).then(2).otherwise(1)
@@ -270,7 +270,7 @@ def invoices(data: Dataset) -> pl.LazyFrame:
         .dt.date()
     )
     late = pl.col("invoice_ts") >= pl.col("deadline")
-    return o.with_columns(_next_business_day_end(ship_day).alias("deadline")).with_columns(
+    return o.with_columns(next_business_day_end(ship_day).alias("deadline")).with_columns(
         pl.when(pl.col("has_mfn")).then(pl.lit("MFN")).otherwise(pl.lit("AFN")).alias("channel"),
         pl.col("purchase_ts").dt.date().alias("anchor_day"),
         pl.lit(1).alias("weight"),

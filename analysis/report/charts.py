@@ -78,3 +78,16 @@ def rate_trend(df: pl.DataFrame, *, title: str, target: float, facet: str | None
         .encode(y="target:Q")
     )
     return (line + rule).properties(title=wrapped(title), width="container", height=220)
+
+
+def to_png(chart: alt.TopLevelMixin, width: int = 640, scale: float = 2.0) -> bytes:
+    """A chart as PNG (vl-convert, offline), for e-mail: a container width becomes `width` px."""
+    import vl_convert as vlc
+
+    spec = chart.to_dict()
+    if spec.get("width") == "container":
+        spec["width"] = width
+    for layer in spec.get("layer", []) + spec.get("vconcat", []):
+        if isinstance(layer, dict) and layer.get("width") == "container":
+            layer["width"] = width
+    return vlc.vegalite_to_png(spec, vl_version=vl_version(), scale=scale)

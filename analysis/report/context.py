@@ -11,6 +11,7 @@ import polars as pl
 
 from analysis.errors import AnalysisError, UsageError
 from analysis.inputs.snapshots import newest_for
+from analysis.insights import spikes
 from analysis.metrics import health
 from analysis.metrics import settings as st
 from analysis.metrics.settings import Settings
@@ -140,3 +141,12 @@ def metric_json(pm: dict, metric_id: str) -> dict:
     if metric_id.startswith("lateShipmentRate."):
         return pm["lateShipmentRateList"][0 if metric_id.endswith("10d") else 1]
     return pm[metric_id]
+
+
+def week_incidents(ctx: ReportContext) -> list[dict]:
+    """The period's incidents (defects by arrival day), computed once per report."""
+    key = ("incidents", ctx.as_of, ctx.first, ctx.settings.spikes)
+    cache = ctx.result.data.cache
+    if key not in cache:
+        cache[key] = spikes.incidents(ctx.result.data, ctx.as_of, ctx.settings.spikes, first=ctx.first)
+    return [i for i in cache[key] if i["marketplaceId"] in ctx.marketplaces and i["observed"] > i["expected"]]

@@ -10,9 +10,9 @@ import polars as pl
 
 from analysis import wording
 from analysis.inputs.marketplaces import marketplace_label
-from analysis.insights import causes, defects, rolloff, spikes, triage
+from analysis.insights import causes, defects, rolloff, triage
 from analysis.report import charts
-from analysis.report.context import ReportContext, series_in
+from analysis.report.context import ReportContext, series_in, week_incidents
 from analysis.report.kit import esc, esc_text, table_html
 from analysis.report.sections import odr_caveat, odr_objects, shown_status
 from analysis.wording import CHANNEL_LABEL
@@ -254,11 +254,7 @@ def rolloff_summary_html(ctx: ReportContext) -> str:
 def spikes_html(ctx: ReportContext) -> str:
     """Incidents of the report's week (defects by arrival day), one row each, or 'no spike'."""
     week_start = ctx.first
-    found = [
-        i
-        for i in spikes.incidents(ctx.result.data, ctx.as_of, ctx.settings.spikes, first=week_start)
-        if i["marketplaceId"] in ctx.marketplaces
-    ]
+    found = week_incidents(ctx)
     return (
         "<h2>Spikes</h2>"
         f'<p class="muted">Negative feedback, claims and chargebacks that arrived {esc(week_start)} to '

@@ -27,9 +27,15 @@ table.ah th { background: #f5f5f5; }
 .vega-chart { width: 100%; max-width: 100%; overflow-x: auto; }
 code.sha { word-break: break-all; font-size: 11px; }
 .report-header h1 { margin-bottom: 4px; }
+.first-screen { border-bottom: 3px solid #333; padding-bottom: 8px; margin-bottom: 16px; }
+.verdict-line { font-size: 16px; margin: 8px 0; }
+table.ah.compact td, table.ah.compact th { padding: 4px 6px; }
+.better { color: #2e7d32; } .worse { color: #c62828; }
+ol.actions li { margin: 4px 0; }
 @media (max-width: 600px) {
   table.ah { font-size: 12px; min-width: 1000px; }  /* scrolls inside its box instead of squeezing */
   table.ah th, table.ah td { padding: 4px; min-width: 4.5em; }
+  table.ah.compact { min-width: 0; }  /* the first screen fits a phone */
 }
 @media print {
   .vega-chart, table.ah tr, .jp-OutputArea-output { break-inside: avoid; page-break-inside: avoid; }

@@ -105,7 +105,7 @@ def odr_objects(ctx: ReportContext) -> list[tuple[str, str, dict]]:
     return out
 
 
-def _num(md: m.MetricDef, obj: dict) -> int:
+def num_of(md: m.MetricDef, obj: dict) -> int:
     v = obj[md.numerator_part.key]
     return int(v["count"] if isinstance(v, dict) else v)
 
@@ -130,7 +130,7 @@ def counts_text(md: m.MetricDef, obj: dict) -> str:
             n, noun = obj[p.key]["count"], PART_WORDS[p.key]
             words.append(wording.count(n, noun) if noun in ("claim", "chargeback") else f"{n:,} {noun}")
         detail = " (" + ", ".join(words) + ")"
-    return f"{_num(md, obj):,} of {wording.count(den, md.unit)} {md.hit_words}{detail}"
+    return f"{num_of(md, obj):,} of {wording.count(den, md.unit)} {md.hit_words}{detail}"
 
 
 def status_sentence(md: m.MetricDef, obj: dict) -> str:
@@ -150,7 +150,7 @@ def status_sentence(md: m.MetricDef, obj: dict) -> str:
         )
     if den == 0:
         return f"No {wording.plural(md.unit)} in the window."
-    num = _num(md, obj)
+    num = num_of(md, obj)
     misses = den - num if md.higher_is_better else num
     head = f"{wording.count(misses, md.miss)} in {wording.count(den, md.unit)}"
     status = obj["volumeAdjustedStatus"]

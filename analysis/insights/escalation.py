@@ -1,0 +1,57 @@
+"""Two-cycle escalation: an Order Defect Rate above 2 % in two consecutive 60-day windows is the
+point at which Amazon restricts an account (the seeds' "two cycles"). The cycles are the ODR's
+own windows as of the as-of day and as of 60 days before it, with the run's window and lag."""
+
+from __future__ import annotations
+
+import datetime as dt
+
+import polars as pl
+
+from analysis.inputs.sources import Dataset
+from analysis.metrics import definitions as m
+
+THRESHOLD = 0.02
+
+
+def two_cycles(
+    data: Dataset,
+    as_of: dt.date,
+    defs: tuple[m.MetricDef, ...],
+    oldest: dt.date,
+    threshold: float = THRESHOLD,
+) -> pl.DataFrame:
+    """Per marketplace and channel: the ODR of this cycle and of the one before, and `flagged`
+    (both above `threshold`), or null when the earlier cycle begins before the oldest order (the
+    data cannot say)."""
+    odr = tuple(d for d in defs if d.population == "order_defects")
+    cycle = odr[0].window_days if odr else 60
+    rows = []
+    for label, day in (("now", as_of), ("before", as_of - dt.timedelta(days=cycle))):
+        card = m.scorecard(m.evaluate(data, day, odr), odr)
+        for r in card.iter_rows(named=True):
+            rows.append(
+                {
+                    "cycle": label,
+                    "marketplace_id": r["marketplace_id"],
+                    "channel": r["channel"],
+                    "rate": r["rate"],
+                    "orders": r["denominator"],
+                    "defects": r["numerator"],
+                    "window_from": r["window_from"],
+                    "window_to": r["window_to"],
+                }
+            )
+    if not rows:
+        return pl.DataFrame()
+    df = pl.DataFrame(rows)
+    now, before = (df.filter(pl.col("cycle") == c).drop("cycle") for c in ("now", "before"))
+    out = now.join(before, on=["marketplace_id", "channel"], how="left", suffix="_before")
+    known = pl.col("window_from_before").is_not_null() & (pl.col("window_from_before") >= oldest)
+    over = (pl.col("rate") > threshold) & (pl.col("rate_before") > threshold)
+    return out.with_columns(
+        pl.when(~known | pl.col("rate").is_null() | pl.col("rate_before").is_null())
+        .then(None)
+        .otherwise(over)
+        .alias("flagged")
+    ).sort("marketplace_id", "channel")

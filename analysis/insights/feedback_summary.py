@@ -1,0 +1,49 @@
+"""The feedback table as Seller Central's Feedback Manager shows it: positive (4-5 stars), neutral
+(3) and negative (1-2) counts and shares over the last 30, 90 and 365 days and the lifetime of the
+data, per marketplace. Feedback Amazon removed is left out, as on Amazon's page."""
+
+from __future__ import annotations
+
+import datetime as dt
+
+import polars as pl
+
+from analysis.inputs import parsing
+from analysis.inputs.sources import Dataset
+
+PERIODS: tuple[tuple[str, int | None], ...] = (
+    ("30 days", 30),
+    ("90 days", 90),
+    ("365 days", 365),
+    ("Lifetime", None),
+)
+KINDS = (("positive", 4, 5), ("neutral", 3, 3), ("negative", 1, 2))
+
+
+def feedback_summary(data: Dataset, as_of: dt.date) -> pl.DataFrame:
+    """One row per marketplace and period: counts, total and shares (null when no feedback)."""
+    end = parsing.end_of_day(as_of)
+    fb = data.frame("feedback").filter((pl.col("feedback_ts") < end) & ~pl.col("removed").fill_null(False))
+    frames = []
+    for label, days in PERIODS:
+        part = fb if days is None else fb.filter(pl.col("feedback_ts") >= end - dt.timedelta(days=days))
+        frames.append(
+            part.group_by("marketplace_id").agg(
+                pl.lit(label).alias("period"),
+                *(pl.col("rating").is_between(lo, hi).sum().alias(name) for name, lo, hi in KINDS),
+                pl.len().alias("total"),
+            )
+        )
+    markets = data.frame("orders").select("marketplace_id").unique()
+    grid = markets.join(pl.LazyFrame({"period": [p for p, _ in PERIODS]}), how="cross")
+    out = (
+        grid.join(pl.concat(frames), on=["marketplace_id", "period"], how="left")
+        .with_columns(pl.col(["positive", "neutral", "negative", "total"]).fill_null(0).cast(pl.Int64))
+        .with_columns(
+            (pl.col(name) / pl.col("total")).fill_nan(None).alias(f"{name}_share") for name, _, _ in KINDS
+        )
+        .with_columns(pl.col("period").replace_strict({p: i for i, (p, _) in enumerate(PERIODS)}).alias("_o"))
+        .sort("marketplace_id", "_o")
+        .drop("_o")
+    )
+    return out.collect()

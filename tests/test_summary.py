@@ -1,0 +1,142 @@
+"""The first screen's parts computed by hand: the Feedback Manager table, the two-cycle check, the
+"Do this now" order, the verdict on an account without a snapshot."""
+
+from __future__ import annotations
+
+import datetime as dt
+
+import polars as pl
+import pytest
+from conftest import cover_until
+
+from analysis import wording
+from analysis.inputs import sources
+from analysis.insights import escalation, feedback_summary
+from analysis.metrics import health
+from analysis.metrics.definitions import METRICS
+from analysis.metrics.settings import Settings
+from analysis.report import context, summary
+
+A = dt.date(2026, 6, 10)
+
+
+def _us(day: dt.date) -> str:
+    return f"{day.month}/{day.day}/{day.strftime('%y')}"
+
+
+def test_feedback_summary_by_hand(account):
+    a = account
+    for i in range(6):
+        a.order(f"O{i}", "2025-01-01")
+    a.feedback("O0", _us(A), 5)  # 30 days
+    a.feedback("O1", _us(A - dt.timedelta(days=29)), 3)  # the first of the 30 days
+    a.feedback("O2", _us(A - dt.timedelta(days=30)), 1)  # the day before them: 90 days
+    a.feedback("O3", _us(A - dt.timedelta(days=100)), 2)  # 365 days
+    a.feedback("O4", _us(A - dt.timedelta(days=400)), 4)  # only in the lifetime
+    a.feedback("O5", _us(A), 1, removed="true")  # removed by Amazon: not counted
+    a.feedback("O5", _us(A + dt.timedelta(days=1)), 1)  # after the as-of day: not known
+    df = feedback_summary.feedback_summary(sources.load(a.write()), A)
+    got = {
+        r["period"]: (r["positive"], r["neutral"], r["negative"], r["total"])
+        for r in df.iter_rows(named=True)
+    }
+    assert got == {
+        "30 days": (1, 1, 0, 2),
+        "90 days": (1, 1, 1, 3),
+        "365 days": (1, 1, 2, 4),
+        "Lifetime": (2, 1, 2, 5),
+    }
+    row = df.filter(pl.col("period") == "90 days").row(0, named=True)
+    assert row["positive_share"] == pytest.approx(1 / 3) and row["negative_share"] == pytest.approx(1 / 3)
+
+
+def test_feedback_summary_without_feedback_is_no_data(account):
+    account.order("O1", "2026-06-01")
+    df = feedback_summary.feedback_summary(sources.load(account.write()), A)
+    assert df["total"].to_list() == [0, 0, 0, 0] and df["negative_share"].to_list() == [None] * 4
+
+
+def _cycle(a, first: dt.date, orders: int, defects: int, prefix: str) -> None:
+    for i in range(orders):
+        oid = f"{prefix}{i:03d}"
+        a.order(oid, first.isoformat(), channel="MFN")
+        if i < defects:
+            a.claim(oid, (first + dt.timedelta(days=1)).isoformat(), "granted")
+
+
+@pytest.mark.parametrize(
+    ("now_defects", "before_defects", "flagged"), [(3, 3, True), (3, 2, False), (2, 3, False)]
+)
+def test_two_cycles_by_hand(account, now_defects, before_defects, flagged):
+    """100 seller-fulfilled orders in each 60-day ODR window: 3 defects = 3 %, 2 = 2 % (not over)."""
+    odr = next(d for d in METRICS if d.id == "orderDefectRate.mfn")
+    now_first, _ = odr.window(A)
+    before_first, before_last = odr.window(A - dt.timedelta(days=60))
+    assert before_last == now_first - dt.timedelta(days=1)  # consecutive cycles
+    _cycle(account, now_first, 100, now_defects, "N")
+    _cycle(account, before_first, 100, before_defects, "B")
+    data = sources.load(cover_until(account.write(), A))
+    df = escalation.two_cycles(data, A, METRICS, before_first)
+    row = df.filter((pl.col("marketplace_id") == "ATVPDKIKX0DER") & (pl.col("channel") == "MFN")).row(
+        0, named=True
+    )
+    assert (row["defects"], row["orders"], row["defects_before"], row["orders_before"]) == (
+        now_defects,
+        100,
+        before_defects,
+        100,
+    )
+    assert row["flagged"] is flagged
+
+
+def test_two_cycles_before_the_data_is_not_known(account):
+    odr = next(d for d in METRICS if d.id == "orderDefectRate.mfn")
+    now_first, _ = odr.window(A)
+    _cycle(account, now_first, 100, 3, "N")
+    data = sources.load(cover_until(account.write(), A))
+    df = escalation.two_cycles(data, A, METRICS, health.oldest_order_day(data))
+    assert df.filter(pl.col("channel") == "MFN")["flagged"].to_list() == [None]
+
+
+@pytest.fixture(scope="module")
+def sample_ctx(sample_dir):
+    return context.prepare(sample_dir, Settings(), period="2026-W46")
+
+
+def test_do_this_now_on_the_sample(sample_ctx):
+    todo = summary.do_this_now(sample_ctx)
+    assert 1 <= len(todo) <= summary.MAX_ACTIONS
+    # the worst metric first (the US seller-fulfilled ODR is Poor): removals with their effect
+    assert todo[0]["kind"] == "feedback-removal" and todo[0]["status"] == "BAD"
+    assert (
+        todo[0]["effect"]
+        == f"ODR Amazon.com Seller-fulfilled {wording.pct(0.019724)} → {wording.pct(0.01183)}"
+    )
+    ranks = [summary.STATUS_ORDER.get(a["status"], 0) for a in todo]
+    assert ranks == sorted(ranks, reverse=True)
+    for tier in set(ranks):
+        days = [a["deadline"] for a, r in zip(todo, ranks, strict=True) if r == tier and a["deadline"]]
+        assert days == sorted(days)
+
+
+def test_first_screen_on_the_sample(sample_ctx):
+    html = summary.first_screen_html(sample_ctx)
+    assert "<b>Account: Healthy</b>" in html and "(Amazon, 2026-11-15)" in html
+    assert "needs attention most: <b>Order Defect Rate (seller-fulfilled) (Amazon.com)</b>" in html
+    # last week's value of the US seller-fulfilled ODR, from the trend (as of 2026-11-08)
+    trend = summary.metric_trend(sample_ctx).filter(
+        (pl.col("as_of") == dt.date(2026, 11, 8))
+        & (pl.col("marketplace_id") == "ATVPDKIKX0DER")
+        & (pl.col("metric") == "orderDefectRate.mfn")
+    )
+    assert f"from {wording.pct(trend['rate'][0])}" in html
+    assert html.count("<li>") <= summary.MAX_ACTIONS
+
+
+def test_verdict_without_a_snapshot_is_our_estimate(account):
+    account.order("O1", "2026-06-01").feedback("O1", "6/2/26", 1)
+    data_dir = cover_until(account.write(), A)
+    ctx = context.prepare(data_dir, Settings(), as_of=str(A))
+    state, source = summary.account_state(ctx)
+    assert source.startswith("our estimate")
+    assert "not known (no Amazon snapshot)" in summary.ahr_text(ctx)
