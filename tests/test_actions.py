@@ -76,7 +76,9 @@ def test_message_edges(account):
     a.message("t2", "M2", "2026-06-10T12:00:01+00:00")  # one second later: not yet
     a.message("t3", "M3", "2026-06-09T08:00:00+00:00")  # limit passed: listed
     a.message("t4", "M4", "2026-06-09T08:00:00+00:00", responded="2026-06-10T08:00:00+00:00")  # answered
-    a.message("t5", "M5", "2026-06-09T08:00:00+00:00", responded="2026-06-11T08:00:00+00:00")  # answered later
+    a.message(
+        "t5", "M5", "2026-06-09T08:00:00+00:00", responded="2026-06-11T08:00:00+00:00"
+    )  # answered later
     a.message("t6", "M6", "2026-06-11T01:00:00+00:00")  # received after now
     got = listed(a, "message")
     assert set(got) == {"M1", "M3", "M5"}
@@ -103,8 +105,12 @@ def test_claim_appeal(account):
     ok = {"carrier": "UPS", "tracking": "1Z1", "valid": "true"}
     a.shipment("C1", "2026-06-03T00:00:00+00:00", ship="2026-06-02T10:00:00+00:00", **ok)
     a.shipment("C2", "2026-06-03T00:00:00+00:00", ship="2026-06-04T10:00:00+00:00", **ok)  # shipped late
-    a.shipment("C3", "2026-06-03T00:00:00+00:00", ship="2026-06-02T10:00:00+00:00", carrier="UPS", tracking="")
-    a.shipment("C4", "2026-06-03T00:00:00+00:00", ship="2026-06-02T10:00:00+00:00", buy_shipping="false", **ok)
+    a.shipment(
+        "C3", "2026-06-03T00:00:00+00:00", ship="2026-06-02T10:00:00+00:00", carrier="UPS", tracking=""
+    )
+    a.shipment(
+        "C4", "2026-06-03T00:00:00+00:00", ship="2026-06-02T10:00:00+00:00", buy_shipping="false", **ok
+    )
     a.shipment("C5", "2026-06-03T00:00:00+00:00", ship="2026-06-02T10:00:00+00:00", **ok)
     a.shipment("C6", "2026-06-03T00:00:00+00:00", ship="2026-06-02T10:00:00+00:00", **ok)
     a.claim("C1", "2026-06-09", "under-review")
@@ -166,7 +172,18 @@ def test_today_command(account, fmt):
     account.order("M1", "2026-06-08").message("t1", "M1", "2026-06-09T08:00:00+00:00")
     folder = cover_until(account.write(), A)
     out = subprocess.run(
-        [sys.executable, "-m", "analysis", "today", "--data", str(folder), "--as-of", str(A), "--format", fmt],
+        [
+            sys.executable,
+            "-m",
+            "analysis",
+            "today",
+            "--data",
+            str(folder),
+            "--as-of",
+            str(A),
+            "--format",
+            fmt,
+        ],
         capture_output=True,
         text=True,
         timeout=120,
