@@ -9,27 +9,42 @@ from __future__ import annotations
 import argparse
 import datetime as dt
 import json
+import re
 import sys
 from pathlib import Path
 
 from analysis import config
-from analysis.errors import UsageError
+from analysis.errors import PeriodError, UsageError
+from analysis.safety import terminal_text
+
+# Days the suite computes: windows reach months before a day and periods end after it, and
+# Python's dates stop at years 1 and 9999, so a day far outside the years of any data is refused
+# with one sentence rather than an overflow deep inside.
+FIRST_DAY = dt.date(2000, 1, 1)
+LAST_DAY = dt.date(2100, 12, 31)
 
 
 def _date(text: str) -> dt.date:
     try:
         return dt.date.fromisoformat(text)
     except ValueError as exc:
-        raise argparse.ArgumentTypeError(f"'{text}' is not a date; write it as YYYY-MM-DD") from exc
+        raise argparse.ArgumentTypeError(
+            f"'{terminal_text(text)}' is not a date; write it as YYYY-MM-DD"
+        ) from exc
+
+
+class _Parser(argparse.ArgumentParser):
+    """argparse, with what it echoes of the arguments made safe for the terminal."""
+
+    def error(self, message: str):  # type: ignore[override]
+        super().error(terminal_text(message))
 
 
 def _parser() -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(
-        prog="python -m analysis", description="Amazon seller Account Health from the raw exports."
-    )
+    p = _Parser(prog="python -m analysis", description="Amazon seller Account Health from the raw exports.")
     p.add_argument("--debug", action="store_true", help="show Python tracebacks")
     # --debug is accepted after the command too (SUPPRESS keeps the top-level value when absent)
-    debug = argparse.ArgumentParser(add_help=False)
+    debug = _Parser(add_help=False)
     debug.add_argument(
         "--debug", action="store_true", default=argparse.SUPPRESS, help="show Python tracebacks"
     )
@@ -42,7 +57,13 @@ def _parser() -> argparse.ArgumentParser:
     sub.add_parser = add_parser  # type: ignore[method-assign]
 
     s = sub.add_parser("sample", help="write the seeded sample account")
-    s.add_argument("--out", type=Path, default=config.SAMPLE_DIR)
+    s.add_argument(
+        "--out",
+        type=Path,
+        default=config.SAMPLE_DIR,
+        help="folder to write (default data/sample): a new or empty folder, or one holding only a "
+        "previous sample (its files and manifest.json), which is replaced; anything else is refused",
+    )
     s.add_argument("--seed", type=int, default=config.SAMPLE_SEED)
     s.add_argument("--end", type=_date, default=_date(config.SAMPLE_END_DATE), help="last day of the sample")
 
@@ -76,14 +97,22 @@ def _parser() -> argparse.ArgumentParser:
     h.add_argument("--from", dest="first", type=_date, required=True)
     h.add_argument("--to", dest="last", type=_date, required=True)
     h.add_argument("--format", choices=("csv", "json", "parquet"), default="csv")
-    h.add_argument("--out", type=Path, help="file to write (standard output for csv/json when omitted)")
+    h.add_argument(
+        "--out",
+        type=Path,
+        help="file to write, replaced if it exists, not inside --data (standard output for csv/json when omitted)",
+    )
 
     df = sub.add_parser("defects", help="one row per defect, or a breakdown with shrunk rates")
     data_args(df)
     df.add_argument("--as-of", type=_date, required=True)
     df.add_argument("--by", choices=("cause", "sku", "asin", "carrier", "channel", "marketplace_id", "week"))
     df.add_argument("--format", choices=("csv", "json"), default="csv")
-    df.add_argument("--out", type=Path)
+    df.add_argument(
+        "--out",
+        type=Path,
+        help="file to write, replaced if it exists, not inside --data (default: standard output)",
+    )
 
     sp = sub.add_parser("spikes", help="spike incidents (one per episode), or alarms per day and detector")
     data_args(sp)
@@ -99,6 +128,81 @@ def _parser() -> argparse.ArgumentParser:
 
     c = sub.add_parser("check", help="list rows set aside; exit 1 when any")
     data_args(c)
+
+    td = sub.add_parser(
+        "today", help="the daily action list: orders to ship, invoices, messages, feedback, claims"
+    )
+    data_args(td)
+    td.add_argument(
+        "--as-of", type=_date, help="YYYY-MM-DD, the day of the list (default: the newest order day)"
+    )
+    td.add_argument("--format", choices=("table", "csv", "json"), default="table")
+    td.add_argument(
+        "--out", type=Path, help="file to write, replaced if it exists (default: standard output)"
+    )
+
+    rm = sub.add_parser(
+        "removals", help="every feedback Amazon's rules let you ask to remove, with its deadline"
+    )
+    data_args(rm)
+    rm.add_argument("--as-of", type=_date, required=True)
+    rm.add_argument(
+        "--all", action="store_true", help="every negative feedback with its verdict, not only the candidates"
+    )
+    rm.add_argument("--format", choices=("csv", "json"), default="csv")
+    rm.add_argument(
+        "--out", type=Path, help="file to write, replaced if it exists (default: standard output)"
+    )
+
+    em = sub.add_parser("email", help="send a period's summary by e-mail, the full report attached")
+    em.add_argument(
+        "--data", type=Path, help="folder of Seller Central exports (default: the sample account)"
+    )
+    eperiod = em.add_mutually_exclusive_group()
+    eperiod.add_argument("--week", help="ISO week YYYY-Www (default: the latest complete week)")
+    eperiod.add_argument("--month", help="calendar month YYYY-MM")
+    eperiod.add_argument(
+        "--as-of", dest="as_of", type=_date, help="one day YYYY-MM-DD: the 7 days ending on it"
+    )
+    em.add_argument(
+        "--account", help="account name for the subject and header (default: the data folder's name)"
+    )
+    em.add_argument("--marketplace", default="all", help="only this marketplace (id, domain or country code)")
+    em.add_argument("--to", action="append", help="a recipient (repeat for more; or [email] to in --config)")
+    em.add_argument("--from", dest="sender", help="the sender address (or [email] sender)")
+    em.add_argument("--smtp-host", help="SMTP server (or [email] smtp_host; default localhost)")
+    em.add_argument(
+        "--smtp-port", type=int, help="SMTP port (or [email] smtp_port; default 25, 465 with --ssl)"
+    )
+    tls = em.add_mutually_exclusive_group()
+    tls.add_argument("--starttls", action="store_true", help="upgrade the connection with STARTTLS")
+    tls.add_argument("--ssl", action="store_true", help="connect over TLS (SMTPS)")
+    em.add_argument(
+        "--dry-run", action="store_true", help="write the message to --out FILE.eml, send nothing"
+    )
+    em.add_argument("--out", type=Path, help="with --dry-run: the .eml file to write")
+    settings_args(em)
+
+    pl_ = sub.add_parser("pull", help="download exports through Amazon's SP-API into DIR/raw/ (incremental)")
+    pl_.add_argument(
+        "--account", required=True, help="the credentials profile of python-amazon-sp-api to use"
+    )
+    pl_.add_argument(
+        "--data", type=Path, required=True, help="the account's data folder (files go to DIR/raw/)"
+    )
+    pl_.add_argument(
+        "--from", dest="first", type=_date, help="first day YYYY-MM-DD (default: 180 days before --to)"
+    )
+    pl_.add_argument("--to", dest="last", type=_date, help="last day YYYY-MM-DD (default: yesterday, UTC)")
+    pl_.add_argument(
+        "--reports",
+        help="comma-separated: orders, feedback, returns, fba-shipments, performance (default: all)",
+    )
+    pl_.add_argument(
+        "--marketplace", action="append", help="marketplace(s) of one region (id, domain or country code)"
+    )
+    pl_.add_argument("--endpoint", help="SP-API base URL (default: Amazon's for the marketplace's region)")
+    pl_.add_argument("--token-url", help="LWA token URL (default: Amazon's)")
 
     r = sub.add_parser("report", help="render metrics-summary reports for one or more periods")
     r.add_argument(
@@ -119,14 +223,21 @@ def _parser() -> argparse.ArgumentParser:
     r.add_argument("--every", choices=("week", "month"), default="week")
     r.add_argument("--jobs", type=int, default=1, help="periods rendered in parallel")
     r.add_argument(
-        "--account", help="account name for the folder and header (default: the data folder's name)"
+        "--account",
+        help="account name for the folder and header (default: the data folder's name); one folder name: "
+        "letters, digits, spaces, '-', '_', '#', no '/', '\\', ':' or leading '.'",
     )
     r.add_argument(
         "--marketplace",
         default="all",
         help="only this marketplace: an id, a domain (amazon.de) or a country code (DE, UK); or 'all'",
     )
-    r.add_argument("--out", type=Path, default=config.REPORTS_DIR)
+    r.add_argument(
+        "--out",
+        type=Path,
+        default=config.REPORTS_DIR,
+        help="folder of reports (default: reports/): <account>/<period>/ and index.html are written inside it",
+    )
     settings_args(r)
     return p
 
@@ -140,17 +251,42 @@ def main(argv: list[str] | None = None) -> int:
     except (AnalysisError, OSError) as exc:
         if args.debug:
             raise
-        print(f"error: {exc}", file=sys.stderr)
+        _err(f"error: {exc}")
         return 2
     except Exception as exc:  # a bug of ours, not the user's input: say so
         if args.debug:
             raise
-        print(
+        _err(
             f"internal error: {type(exc).__name__}: {exc}. This is a bug in the suite, not in your files; "
-            "run again with --debug for the traceback and report it.",
-            file=sys.stderr,
+            "run again with --debug for the traceback and report it."
         )
         return 3
+
+
+def _say(text: object) -> None:
+    """Print a line to standard output; file names and data in it shown safely (`terminal_text`)."""
+    print(terminal_text(text))
+
+
+def _err(text: object) -> None:
+    print(terminal_text(text), file=sys.stderr)
+
+
+def _json_out(text: str) -> str:
+    """JSON for the terminal: characters `terminal_text` would not print raw (C1 controls, DEL,
+    bidi overrides, lone surrogates) written as \\uXXXX escapes, which JSON reads back the same."""
+    return _NOT_PLAIN.sub(lambda m: m[0] if terminal_text(m[0]) == m[0] else _json_escape(m[0]), text)
+
+
+_NOT_PLAIN = re.compile(r"[^\x20-\x7e\n]")
+
+
+def _json_escape(c: str) -> str:
+    n = ord(c)
+    if n < 0x10000:
+        return f"\\u{n:04x}"
+    n -= 0x10000
+    return f"\\u{0xD800 + (n >> 10):04x}\\u{0xDC00 + (n & 0x3FF):04x}"
 
 
 def _settings(args: argparse.Namespace):
@@ -176,13 +312,10 @@ def _load(args: argparse.Namespace, run, as_of: dt.date | None = None, what: str
         health.require_covered(data, as_of, run, what)
         for line in (health.past_data_line(data, as_of), health.before_data_line(data, as_of, run.metrics)):
             if line:
-                print(f"warning: {line}", file=sys.stderr)
+                _err(f"warning: {line}")
     _warn_missing(data, run)
     if data.quarantine.height:
-        print(
-            f"warning: {data.quarantine.height} rows set aside (list them with `python -m analysis check`).",
-            file=sys.stderr,
-        )
+        _err(f"warning: {data.quarantine.height} rows set aside (list them with `python -m analysis check`).")
     return data
 
 
@@ -190,7 +323,8 @@ def _marketplace(args: argparse.Namespace) -> str | None:
     """Resolve --marketplace once, up front, to an id (every command reads it the same way)."""
     from analysis.inputs import marketplaces
 
-    if getattr(args, "marketplace", None) in (None, "all"):
+    if getattr(args, "marketplace", None) in (None, "all"):  # every marketplace
+        args.marketplace = None
         return None
     args.marketplace = marketplaces.resolve(args.marketplace)
     return args.marketplace
@@ -212,13 +346,56 @@ def _only(rows: list[dict], marketplace: str | None, key: str = "marketplaceId")
     return [r for r in rows if marketplace is None or r[key] == marketplace]
 
 
+def _check_days(args: argparse.Namespace) -> None:
+    """Every day given lies between FIRST_DAY and LAST_DAY (refused with one sentence otherwise)."""
+    for dest, flag in (("as_of", "--as-of"), ("first", "--from"), ("last", "--to"), ("end", "--end")):
+        day = getattr(args, dest, None)
+        if day is not None and not FIRST_DAY <= day <= LAST_DAY:
+            raise PeriodError(
+                f"{flag} {day} is outside the days this suite computes ({FIRST_DAY} to {LAST_DAY}); "
+                "give a day within your data."
+            )
+    for flag, text in (("--week", getattr(args, "week", None)), ("--month", getattr(args, "month", None))):
+        year = re.match(r"\s*(\d{4})", text or "")
+        if year and not FIRST_DAY.year <= int(year[1]) <= LAST_DAY.year:
+            raise PeriodError(
+                f"{flag} {terminal_text(text.strip())} is outside the years this suite computes "
+                f"({FIRST_DAY.year} to {LAST_DAY.year}); give a period within your data."
+            )
+
+
+def _check_out_file(args: argparse.Namespace) -> None:
+    """`--out FILE` of history/defects: a file (replaced if it exists) in an existing folder,
+    never inside the data folder (its exports are read, never written); checked before reading."""
+    out = getattr(args, "out", None)
+    if out is None:
+        return
+    shown = terminal_text(out)
+    if out.is_dir():
+        raise UsageError(f"--out {shown} is a folder; give a file name such as {args.command}.{args.format}.")
+    target = out.resolve()
+    if not target.parent.is_dir():
+        raise UsageError(
+            f"--out {shown}: the folder {terminal_text(out.parent)} does not exist; create it first."
+        )
+    data = args.data.resolve()
+    if target == data or data in target.parents:
+        raise UsageError(
+            f"--out {shown} is inside the data folder {terminal_text(args.data)}, whose exports are only read; "
+            "write it elsewhere."
+        )
+
+
 def _run(args: argparse.Namespace) -> int:
+    _check_days(args)
+    if args.command in ("history", "defects", "today", "removals"):
+        _check_out_file(args)
     run = _settings(args)
     if args.command == "sample":
         from analysis.inputs import sample
 
         paths = sample.generate(args.out, seed=args.seed, end=args.end)
-        print(f"wrote {len(paths)} files to {args.out}")
+        _say(f"wrote {len(paths)} files to {args.out}")
         return 0
     if args.command == "metrics":
         from analysis.metrics import health
@@ -226,7 +403,7 @@ def _run(args: argparse.Namespace) -> int:
         res = health.account_health(_load(args, run, args.as_of), args.as_of, run)
         for key in ("performanceMetrics", "accountStatuses"):
             res.document[key] = _only(res.document[key], args.marketplace)
-        print(res.to_json())
+        print(_json_out(res.to_json()))
         return 0
     if args.command == "history":
         return _history(args)
@@ -241,14 +418,26 @@ def _run(args: argparse.Namespace) -> int:
             table = defects.defect_table(data, args.as_of, run.metrics)
             if args.marketplace:
                 table = table.filter(table["marketplace_id"] == args.marketplace)
-        if missing:  # every row says its counts can only be too low
+        if missing:  # a row whose marketplace lacks a file the ODR needs: its counts can only be too low
             import polars as pl
 
-            table = table.with_columns(pl.lit(", ".join(missing)).alias("data_missing"))
+            from analysis.metrics import health
+
+            if "marketplace_id" in table.columns:
+                by_mkt = {
+                    k: ", ".join(v) for k, v in health.odr_missing_by_marketplace(data, run.metrics).items()
+                }
+                table = table.with_columns(
+                    pl.col("marketplace_id")
+                    .replace_strict(by_mkt, default="", return_dtype=pl.String)
+                    .alias("data_missing")
+                )
+            else:
+                table = table.with_columns(pl.lit(", ".join(missing)).alias("data_missing"))
         if args.format == "csv":
-            _emit(table.write_csv(), args.out)
+            _emit_csv(table, args.out)
         else:
-            _emit(json.dumps(table.to_dicts(), default=str, indent=1, ensure_ascii=False), args.out)
+            _emit(json.dumps(table.to_dicts(), default=str, indent=1, ensure_ascii=False), args.out, "json")
         return 0
     if args.command == "spikes":
         from analysis.insights import spikes
@@ -273,21 +462,21 @@ def _run(args: argparse.Namespace) -> int:
                 "incidents": found,
                 "alarms": alarms,
             }
-            print(json.dumps(doc, indent=1))
+            print(_json_out(json.dumps(doc, indent=1)))
         elif args.detectors:
             for a in alarms:
-                print(_alarm_line(a))
+                _say(_alarm_line(a))
             if not alarms:
-                print("No spike: no detector fired.")
+                _say("No spike: no detector fired.")
         else:
             if missing:
-                print(
+                _say(
                     f"Incomplete: no {', '.join(missing)} file; only the defects of the files present are watched."
                 )
             for i in found:
-                print(_incident_line(i))
+                _say(_incident_line(i))
             if not found:
-                print("No spike: no incident.")
+                _say("No spike: no incident.")
         return 0
     if args.command == "check":
         from analysis.inputs import sources
@@ -299,18 +488,26 @@ def _run(args: argparse.Namespace) -> int:
         changed = run.to_dict()
         tuned = [f"{k} {v}" for k, v in changed["metrics"].items()]
         tuned += [f"[{sec}] {k} = {v}" for sec in ("spikes", "report") for k, v in changed[sec].items()]
-        print(f"settings: {run.source}" + "".join(f"; {t}" for t in tuned))
+        _say(f"settings: {run.source}" + "".join(f"; {t}" for t in tuned))
         for f in data.files:
-            print(
+            _say(
                 f"{f.path.name}: {f.kind}, {f.rows} rows: {f.accepted} used, {f.quarantined} set aside, "
                 f"{f.duplicates} duplicates, {f.superseded} replaced by a later download; encoding {f.encoding}"
             )
         for r in data.quarantine.iter_rows(named=True):
-            print(f"{r['file']}:{r['line']}: column '{r['column']}': {r['reason']} (value {r['value']!r})")
+            _say(f"{r['file']}:{r['line']}: column '{r['column']}': {r['reason']} (value {r['value']!r})")
         for n in data.notes:
-            print(f"note: {n}")
-        print(f"{data.quarantine.height} rows set aside")
+            _say(f"note: {n}")
+        _say(f"{data.quarantine.height} rows set aside")
         return 1 if data.quarantine.height else 0
+    if args.command == "today":
+        return _today(args, run)
+    if args.command == "pull":
+        return _pull(args)
+    if args.command == "removals":
+        return _removals(args, run)
+    if args.command == "email":
+        return _email(args, run)
     if args.command == "report":
         return _report(args, run)
     raise AssertionError(args.command)
@@ -324,11 +521,24 @@ def _report(args: argparse.Namespace, run) -> int:
 
     if args.data is None:
         args.data = config.SAMPLE_DIR
-        print(
+        _say(
             f"no --data given: reporting on the sample account ({config.SAMPLE_DIR}); pass --data DIR for yours"
         )
     if args.last and not args.first:
         raise UsageError("--to goes with --from")
+    # names that become folders are checked before anything is read or written
+    if args.account is None:
+        args.account = reports.safe_name(
+            args.data.resolve().name, "The data folder's name (the default account name; pass --account NAME)"
+        )
+    else:
+        args.account = reports.safe_name(args.account, "--account")
+    if args.out.exists() and not args.out.is_dir():
+        raise UsageError(f"--out {terminal_text(args.out)} is a file; give the folder the reports go in.")
+    if args.out.resolve() == args.data.resolve():
+        raise UsageError(
+            f"--out {terminal_text(args.out)} is the data folder, whose exports are only read; give another folder."
+        )
     args.marketplace = _marketplace(args) or "all"
     data = sources.load(args.data)
     health.require_usable(data)
@@ -348,7 +558,7 @@ def _report(args: argparse.Namespace, run) -> int:
     else:
         if args.week:
             periods.parse_week(args.week)  # "2026-46" is a mistyped week, not a month
-        labels = [args.week or periods.latest_complete_week(newest)]
+        labels = [periods.parse_period(args.week or periods.latest_complete_week(newest)).label]
     for label in labels:  # refuse before anything is written
         p = periods.parse_period(label)
         health.require_covered(data, p.as_of, run, f"{p.kind} {p.label} (as of {p.as_of})")
@@ -364,12 +574,144 @@ def _report(args: argparse.Namespace, run) -> int:
         out_root=args.out,
     )
     for res in results:
-        print(f"report for {res.period}: {res.html}")
+        _say(f"report for {res.period}: {res.html}")
     for err in errors:
-        print(f"error: {err}", file=sys.stderr)
+        _err(f"error: {err}")
     if results:
-        print(f"index of all reports: {args.out / 'index.html'}")
+        _say(f"index of all reports: {args.out / 'index.html'}")
     return 1 if errors else 0
+
+
+def _today(args: argparse.Namespace, run) -> int:
+    """The daily action list, sorted by deadline."""
+    from analysis.insights import actions
+    from analysis.metrics import health
+
+    if args.as_of is None:
+        data = _load(args, run)
+        args.as_of = health.newest_order_day(data)
+    else:
+        data = _load(args, run, args.as_of)
+    found = actions.today(data, args.as_of)
+    table = found.actions
+    if args.marketplace:
+        table = table.filter(table["marketplace_id"] == args.marketplace)
+        found = actions.ActionList(found.as_of, table, found.not_checked)
+    for s in found.not_checked:
+        _err(f"warning: {s['kind']}: {s['reason']}")
+    if args.format == "json":
+        _emit(json.dumps(found.to_dict(), indent=1, ensure_ascii=False), args.out, "json")
+    elif args.format == "csv":
+        import polars as pl
+
+        _emit_csv(table.with_columns(pl.col("due").dt.strftime("%Y-%m-%dT%H:%M:%SZ")), args.out)
+    else:
+        lines = [f"Actions as of {args.as_of} (end of day, UTC): {actions.summary_line(found)}"]
+        for r in table.iter_rows(named=True):
+            due = r["due"].strftime("%Y-%m-%d %H:%M") if r["due"] else "-"
+            lines.append(f"{due}  {r['kind']:<16} {r['order_id'] or '-':<19}  {r['what']}  {r['link']}")
+        _emit("\n".join(lines) + "\n", args.out, "text")
+    return 0
+
+
+def _removals(args: argparse.Namespace, run) -> int:
+    """Every removal candidate (or every negative feedback with --all), nearest deadline first."""
+    import polars as pl
+
+    from analysis.insights import triage
+
+    data = _load(args, run, args.as_of)
+    if not data.has("feedback"):
+        raise UsageError(f"No seller feedback file in {data.data_dir.name}: there is no feedback to triage.")
+    t = triage.triage(data, args.as_of)
+    if args.marketplace:
+        t = t.filter(pl.col("marketplace_id") == args.marketplace)
+    if not args.all:
+        t = t.filter(
+            pl.col("verdict").is_in([triage.REMOVABLE, triage.STRIKE, triage.STRIKE_IF_BUY_SHIPPING])
+            & ~pl.col("expired")
+        )
+    cols = ["order_id", "marketplace_id", "feedback_date", "rating", "verdict", "rule", "trigger_words",
+            "request_by", "days_left", "expired", "comments"]  # fmt: skip
+    t = t.select(cols)
+    if args.format == "csv":
+        _emit_csv(t, args.out)
+    else:
+        _emit(json.dumps(t.to_dicts(), default=str, indent=1, ensure_ascii=False), args.out, "json")
+    return 0
+
+
+def _email(args: argparse.Namespace, run) -> int:
+    """Build the period's summary e-mail (the report attached) and send it, or write it (--dry-run)."""
+    import tempfile
+
+    from analysis.deliver import email as mail
+    from analysis.report import context
+    from analysis.report import render as reports
+
+    if args.data is None:
+        args.data = config.SAMPLE_DIR
+        _say(f"no --data given: the sample account ({config.SAMPLE_DIR}); pass --data DIR for yours")
+    opts = run.email
+    security = "ssl" if args.ssl else "starttls" if args.starttls else opts.security
+    m = mail.Mail(
+        to=tuple(args.to or opts.to),
+        sender=args.sender or opts.sender,
+        smtp_host=args.smtp_host or opts.smtp_host,
+        smtp_port=args.smtp_port
+        or (opts.smtp_port if opts.smtp_port else (465 if security == "ssl" else 25)),
+        security=security,
+    )
+    if args.dry_run and args.out is None:
+        raise UsageError("--dry-run writes the message to a file: give --out FILE.eml")
+    if not m.to and not args.dry_run:
+        raise UsageError(
+            "no recipient: give --to ADDRESS (repeat for more) or [email] to = [...] in --config"
+        )
+    if not args.dry_run:
+        mail.check(m)  # a wrong host or password is said before the report is made
+    account = reports.safe_name(args.account, "--account") if args.account else None
+    marketplace = _marketplace(args) or "all"
+    period = args.week or args.month or (str(args.as_of) if args.as_of else reports.default_week(args.data))
+    ctx = context.prepare(args.data, run, marketplace=marketplace, account=account, period=period)
+    with tempfile.TemporaryDirectory() as tmp:
+        res = reports.render(
+            args.data, run, period=ctx.week, marketplace=marketplace, account=ctx.account,
+            out_root=Path(tmp), index=False,
+        )  # fmt: skip
+        msg = mail.build(ctx, m, res.html)
+    if args.dry_run:
+        args.out.parent.mkdir(parents=True, exist_ok=True)
+        tmp_eml = args.out.with_name(f".{args.out.name}.tmp")
+        tmp_eml.write_bytes(bytes(msg))
+        tmp_eml.replace(args.out)
+        _say(f"wrote {args.out} ({msg['Subject']}); nothing sent")
+        return 0
+    mail.send(msg, m)
+    _say(f"sent '{msg['Subject']}' to {len(m.to)} recipient(s) via {m.smtp_host}:{m.smtp_port}")
+    return 0
+
+
+def _pull(args: argparse.Namespace) -> int:
+    """Fetch the exports Amazon's API serves; exit 1 when some report could not be fetched."""
+    from analysis.inputs import spapi
+
+    reports = [r.strip() for r in (args.reports or "").split(",") if r.strip()]
+    result = spapi.pull(
+        args.account,
+        args.data,
+        args.first,
+        args.last,
+        reports,
+        endpoint=args.endpoint,
+        token_url=args.token_url,
+        progress=_say,
+        marketplaces=args.marketplace,
+    )
+    _say(result.not_in_api)
+    for o in result.failures:
+        _err(f"warning: {o.line()}")
+    return 0 if result.ok else 1
 
 
 def _history(args: argparse.Namespace) -> int:
@@ -391,10 +733,9 @@ def _history(args: argparse.Namespace) -> int:
             raise UsageError("--format parquet needs --out FILE")
         card.write_parquet(args.out)
     elif args.format == "csv":
-        text = card.write_csv()
-        _emit(text, args.out)
+        _emit_csv(card, args.out)
     else:
-        _emit(json.dumps(card.to_dicts(), default=str, indent=1), args.out)
+        _emit(json.dumps(card.to_dicts(), default=str, indent=1), args.out, "json")
     return 0
 
 
@@ -444,16 +785,29 @@ def _warn_missing(data, run) -> None:
     from analysis.metrics import health
 
     for line in health.missing_input_lines(data, run.metrics):
-        print(f"warning: {line}", file=sys.stderr)
+        _err(f"warning: {line}")
 
 
 def _warn_skipped(data) -> None:
     for name, why in data.skipped:
-        print(f"warning: skipped {name}: {why}", file=sys.stderr)
+        _err(f"warning: skipped {name}: {why}")
 
 
-def _emit(text: str, out: Path | None) -> None:
+def _emit_csv(df, out: Path | None) -> None:
+    """A table as CSV that a spreadsheet opens without running any cell as a formula: a text
+    cell starting with =, +, -, @, tab or CR gets a leading apostrophe (`safety.csv_safe`)."""
+    import polars as pl
+
+    from analysis.safety import csv_safe
+
+    text_like = [c for c, t in df.schema.items() if isinstance(t, (pl.Categorical, pl.Enum))]
+    _emit(csv_safe(df.with_columns(pl.col(text_like).cast(pl.String))).write_csv(), out, "csv")
+
+
+def _emit(text: str, out: Path | None, kind: str) -> None:
+    """To --out as written (UTF-8), or to standard output made safe for a terminal: control
+    characters of the data escaped (\\uXXXX in JSON, which reads back the same; \\xNN in CSV)."""
     if out:
-        out.write_text(text, encoding="utf-8")
+        out.write_text(text, encoding="utf-8", errors="backslashreplace")
     else:
-        sys.stdout.write(text)
+        sys.stdout.write(_json_out(text) if kind == "json" else terminal_text(text))

@@ -98,14 +98,26 @@ def terminal_text(text: object) -> str:
     of a file name that are not UTF-8 (held as surrogates by Python) shown as \\xNN too."""
     s = str(text)
     s = s.encode("utf-8", "surrogateescape").decode("utf-8", "backslashreplace")
-    return "".join(
-        c if c in "\n" or unicodedata.category(c) not in ("Cc", "Cf", "Cs") else f"\\x{ord(c):02x}" for c in s
-    )
+    return "".join(c if c == "\n" or unicodedata.category(c) not in ("Cc", "Cf", "Cs") else _escaped(c) for c in s)
+
+
+def _escaped(c: str) -> str:
+    n = ord(c)
+    return f"\\x{n:02x}" if n <= 0xFF else f"\\u{n:04x}" if n <= 0xFFFF else f"\\U{n:08x}"
 
 
 # --------------------------------------------------------------------------- folder names
 
 _BAD_NAME = re.compile(r'[/\\<>:"|?*\x00-\x1f\x7f]')
+
+
+def _is_text(s: str) -> bool:
+    """False for a name holding bytes that are not UTF-8 (lone surrogates from the OS)."""
+    try:
+        s.encode("utf-8")
+    except UnicodeEncodeError:
+        return False
+    return True
 
 
 def folder_name(name: str, what: str) -> str:
@@ -117,7 +129,7 @@ def folder_name(name: str, what: str) -> str:
         raise UsageError(f"{what} is empty; give a name such as 'acme-us'.")
     if len(name) > 100:
         raise UsageError(f"{what} '{shown[:40]}...' is longer than 100 characters.")
-    if _BAD_NAME.search(name) or name.startswith(".") or name != name.strip():
+    if _BAD_NAME.search(name) or name.startswith(".") or name != name.strip() or not _is_text(name):
         raise UsageError(
             f"{what} '{shown}' cannot be a folder name: use letters, digits, spaces, '-', '_', '#' "
             "(no '/', '\\', leading '.', or control characters)."

@@ -402,3 +402,23 @@ def test_amazon_differs_because_of_our_target(tmp_path):
     ctx = context.prepare(config.SAMPLE_DIR, run, week="2026-W46")
     html = sections.odr_scorecard_html(ctx)
     assert "our target (5.0\u00a0%) is not Amazon&#x27;s (1.0\u00a0%)" in html
+
+
+def test_defect_rows_say_data_missing_only_for_their_marketplace(account):
+    """The US has its feedback file, Germany has none: US defect rows are complete, German rows
+    say their ODR lacks feedback (before, every row carried the union)."""
+    from conftest import cover_until
+
+    account.order("111-0000000-0000001", "2026-05-01")
+    account.order("302-0000000-0000002", "2026-05-01", market="Amazon.de")
+    account.feedback("111-0000000-0000001", "5/10/26", 1, comment="broken")
+    account.claim("302-0000000-0000002", "2026-05-12", "granted")
+    folder = cover_until(account.write(), dt.date(2026, 6, 30))
+    out = subprocess.run(
+        [sys.executable, "-m", "analysis", "defects", "--data", str(folder), "--as-of", "2026-06-30",
+         "--format", "json"],
+        capture_output=True, text=True, timeout=120,
+    )  # fmt: skip
+    assert out.returncode == 0, out.stderr
+    rows = {r["order_id"]: r["data_missing"] for r in json.loads(out.stdout)}
+    assert rows == {"111-0000000-0000001": "", "302-0000000-0000002": "feedback"}

@@ -108,7 +108,7 @@ def test_terminal_text():
     assert safety.terminal_text("a\x1b[31mred\x07") == "a\\x1b[31mred\\x07"
     # a file name byte that is not UTF-8 (Python holds it as a surrogate)
     assert safety.terminal_text(b"caf\xe9.txt".decode("utf-8", "surrogateescape")) == "caf\\xe9.txt"
-    assert safety.terminal_text("Müller\u202egnp.exe") == "Müller\\x202egnp.exe"  # bidi override
+    assert safety.terminal_text("Müller\u202egnp.exe") == "Müller\\u202egnp.exe"  # bidi override
 
 
 @pytest.mark.parametrize("name", ["acme", "Shop #2", "acme-us_2026", "Müller GmbH"])
@@ -129,6 +129,7 @@ def test_folder_names_accepted(name):
         ("", "is empty"),
         ("   ", "is empty"),
         ("x" * 101, "longer than 100 characters"),
+        (b"caf\xe9".decode("utf-8", "surrogateescape"), "cannot be a folder name"),
     ],
 )
 def test_folder_names_refused(name, words):

@@ -17,11 +17,14 @@ import io
 import json
 import math
 import random
+import re
 from dataclasses import dataclass, field
 from pathlib import Path
 
 from analysis.config import SAMPLE_END_DATE, SAMPLE_SEED
+from analysis.errors import UsageError
 from analysis.inputs import parsing
+from analysis.safety import terminal_text
 
 DAYS = 180
 ORDERS_HEADER = (
@@ -783,13 +786,72 @@ def _write_csv(path: Path, header: list[str], rows: list[list[str]]) -> Path:
 def generate(
     out: str | Path, seed: int = SAMPLE_SEED, end: dt.date | str = SAMPLE_END_DATE, days: int = DAYS
 ) -> list[Path]:
-    """Write the sample account into `out`; the same seed, end date and length give identical files."""
+    """Write the sample account into `out`; the same seed, end date and length give identical files.
+    `out` must be new, empty, or hold only a previous sample (which is replaced, its snapshots of
+    other days removed); anything else is refused before a file is written (`check_out`)."""
     if isinstance(end, str):
         end = dt.date.fromisoformat(end)
+    out = Path(out)
+    previous = check_out(out)
     g = Generator(seed, end, days)
     g.make_orders()
     g.make_events()
-    return g.write(Path(out))
+    written = g.write(out)
+    for old in set(previous) - set(written):
+        old.unlink(missing_ok=True)
+    return written
+
+
+# what `Generator.write` names its files (`tests/test_hostile_outputs.py` checks they agree)
+_FIXED_NAMES = frozenset(
+    {
+        "manifest.json",
+        "a-to-z-claims.csv",
+        "chargebacks.csv",
+        "mfn-shipments.csv",
+        "cancellations.csv",
+        "FBA_Customer_Returns.txt",
+        "MFN_Returns.txt",
+        "buyer-messages.csv",
+        "business-invoices.csv",
+    }
+    | {
+        f"{kind}_{m.channel.replace('Amazon.', '').replace('.', '_')}.txt"
+        for m in MARKETS
+        for kind in ("All_Orders", "Feedback")
+    }
+)
+_SNAPSHOT_NAME = re.compile(r"V2_Seller_Performance_\d{4}-\d{2}-\d{2}\.json")
+
+
+def is_sample_file(name: str) -> bool:
+    return name in _FIXED_NAMES or _SNAPSHOT_NAME.fullmatch(name) is not None
+
+
+def check_out(out: Path) -> list[Path]:
+    """The files of a previous sample in `out` (to be replaced), [] when `out` is new or empty;
+    a UsageError when `out` is a file or holds anything else (exports of a real account, say),
+    so `python -m analysis sample --out DIR` never overwrites them."""
+    if not out.exists():
+        return []
+    if not out.is_dir():
+        raise UsageError(f"--out {terminal_text(out)} is a file; give a new or empty folder.")
+    entries = sorted(out.iterdir())
+    if not entries:
+        return []
+    try:
+        doc = json.loads((out / "manifest.json").read_text(encoding="utf-8"))
+        ours = isinstance(doc, dict) and doc.get("generator") == "analysis.sample"
+    except (OSError, UnicodeDecodeError, ValueError):
+        ours = False
+    others = [p for p in entries if not (p.is_file() and not p.is_symlink() and is_sample_file(p.name))]
+    if not ours or others:
+        what = f"'{terminal_text(others[0].name)}'" if others else "files without a sample's manifest.json"
+        raise UsageError(
+            f"--out {terminal_text(out)} already holds {what} and is not a previous sample; give a new or empty folder, "
+            "so no export is overwritten."
+        )
+    return entries
 
 
 def manifest(data_dir: str | Path) -> dict:

@@ -286,6 +286,17 @@ def mark_incomplete(card: pl.DataFrame, data: sources.Dataset, defs: tuple[m.Met
     return out
 
 
+def odr_missing_by_marketplace(data: sources.Dataset, defs: tuple[m.MetricDef, ...]) -> dict[str, list[str]]:
+    """Marketplace -> the kinds its ODR needs that the folder lacks for it (empty when complete)."""
+    odr = {d.id for d in defs if d.population == "order_defects"}
+    return {
+        mkt: list(
+            dict.fromkeys(k for metric_id, found in by_metric.items() if metric_id in odr for k in found)
+        )
+        for mkt, by_metric in missing_inputs(data, defs).items()
+    }
+
+
 def odr_missing(data: sources.Dataset, defs: tuple[m.MetricDef, ...]) -> list[str]:
     """The kinds the ODR needs that the folder lacks for some marketplace (defects and spikes
     see only the defects of the files present)."""

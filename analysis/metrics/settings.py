@@ -11,6 +11,8 @@ TOML layout (every table optional):
     glr_h = 6.0
     [report]                   # any field of ReportOptions
     trend_weeks = 13
+    [email]                    # any field of EmailOptions (credentials: environment only)
+    to = ["ops@example.com"]
 """
 
 from __future__ import annotations
@@ -81,10 +83,61 @@ class ReportOptions:
 
 
 @dataclass(frozen=True)
+class EmailOptions:
+    """Where the weekly e-mail goes ([email]); the SMTP user and password never: they come from
+    the environment (AH_SMTP_USER, AH_SMTP_PASSWORD) only."""
+
+    to: tuple[str, ...] = ()
+    sender: str = "account-health@localhost"
+    smtp_host: str = "localhost"
+    smtp_port: int = 0  # 0: 25, or 465 with ssl
+    security: str = "none"  # none, starttls, ssl
+
+
+SECURITY = ("none", "starttls", "ssl")
+
+
+def _email_options(values: dict) -> EmailOptions:
+    """[email] checked key by key: recipients a list of addresses, a port 1-65535, security one of
+    SECURITY, and no credentials in a file."""
+    values = dict(values)
+    for secret in ("user", "password", "smtp_user", "smtp_password"):
+        if secret in values:
+            raise SettingsError(
+                f"[email] {secret}: credentials are never read from a file; set AH_SMTP_USER and "
+                "AH_SMTP_PASSWORD in the environment"
+            )
+    names = {f.name for f in dataclasses.fields(EmailOptions)}
+    bad = set(values) - names
+    if bad:
+        raise SettingsError(
+            f"[email]: unknown setting(s) {', '.join(sorted(bad))}; known: {', '.join(sorted(names))}"
+        )
+    to = values.get("to", [])
+    if isinstance(to, str):
+        to = [to]
+    if not isinstance(to, list) or not all(isinstance(a, str) and "@" in a and len(a) <= 254 for a in to):
+        raise SettingsError('[email] to must be a list of e-mail addresses, like to = ["ops@example.com"]')
+    for key in ("sender", "smtp_host"):
+        if key in values and not (isinstance(values[key], str) and values[key].strip()):
+            raise SettingsError(f"[email] {key} must be a non-empty text")
+    port = values.get("smtp_port", 0)
+    if isinstance(port, bool) or not isinstance(port, int) or not 0 <= port <= 65535:
+        raise SettingsError(f"[email] smtp_port = {port!r} is not a port number from 1 to 65535")
+    security = values.get("security", "none")
+    if security not in SECURITY:
+        raise SettingsError(f"[email] security = {security!r}: use one of {', '.join(SECURITY)}")
+    values["to"] = tuple(to)
+    return dataclasses.replace(EmailOptions(), **values)
+
+
+@dataclass(frozen=True)
 class Settings:
     metrics: tuple[m.MetricDef, ...] = m.METRICS
     spikes: SpikeSettings = field(default_factory=SpikeSettings)
     report: ReportOptions = field(default_factory=ReportOptions)
+    # not in `to_dict`: a report needs no recipients (and its notebook would keep them)
+    email: EmailOptions = field(default_factory=EmailOptions)
     allow_incomplete: bool = False  # periods past the newest order day are refused unless True
     source: str = "defaults"  # where the settings came from, for the report's footer
 
@@ -202,6 +255,37 @@ def _flatten(doc: dict, prefix: str = "") -> dict[str, dict]:
     return out
 
 
+_CONFIG_MAX_BYTES = 1_000_000
+
+
+def _read_toml(path: Path) -> dict:
+    """The TOML document of a settings file; any problem is one SettingsError naming the file."""
+    try:
+        if not path.is_file():
+            raise SettingsError(
+                f"The settings file {path} does not exist."
+                if not path.exists()
+                else f"The settings file {path} is not a file; give a TOML file."
+            )
+        if path.stat().st_size > _CONFIG_MAX_BYTES:
+            raise SettingsError(f"The settings file {path} is larger than 1 MB; it is not a settings file.")
+        # utf-8-sig: Notepad saves UTF-8 with a byte-order mark, which TOML itself refuses
+        return tomllib.loads(path.read_bytes().decode("utf-8-sig"))
+    except tomllib.TOMLDecodeError as exc:
+        raise SettingsError(f"{path}: not valid TOML ({exc}).") from exc
+    except (OSError, UnicodeDecodeError, RecursionError) as exc:
+        raise SettingsError(f"{path}: cannot be read ({exc.__class__.__name__}).") from exc
+
+
+def _split(doc: dict, where: str) -> tuple[dict[str, dict], dict, dict]:
+    """(metric overrides, [spikes], [report]) of a settings document; `where` names it in errors."""
+    for section in ("spikes", "report", "email"):
+        if not isinstance(doc.get(section, {}), dict):
+            raise SettingsError(f"{where}: '{section}' must be a table ([{section}])")
+    rest = {k: v for k, v in doc.items() if k not in ("spikes", "report", "email")}
+    return _flatten(rest), dict(doc.get("spikes", {})), dict(doc.get("report", {}))
+
+
 def build(
     config_file: str | Path | None = None,
     overrides: dict | None = None,
@@ -209,26 +293,25 @@ def build(
     allow_incomplete: bool = False,
 ) -> Settings:
     """Defaults, then `config_file` (TOML), then `overrides` (metric id -> {target, ...}, or
-    "spikes"/"report" -> {...})."""
-    doc: dict = {}
+    "spikes"/"report" -> {...}). A bad value of the file is refused naming the file, the table
+    and the key (`settings.toml: [orderDefectRate.afn] window_days = 'x' is not ...`)."""
+    metric_overrides: dict[str, dict] = {}
+    spike_values: dict = {}
+    report_values: dict = {}
+    email = EmailOptions()
     if config_file:
         path = Path(config_file)
-        try:
-            # utf-8-sig: Notepad saves UTF-8 with a byte-order mark, which TOML itself refuses
-            doc = tomllib.loads(path.read_bytes().decode("utf-8-sig"))
-        except FileNotFoundError as exc:
-            raise SettingsError(f"The settings file {path} does not exist.") from exc
-        except tomllib.TOMLDecodeError as exc:
-            raise SettingsError(f"{path}: not valid TOML ({exc}).") from exc
-        except (OSError, UnicodeDecodeError) as exc:
-            raise SettingsError(f"{path}: cannot be read ({exc.__class__.__name__}).") from exc
-    for section in ("spikes", "report"):
-        if not isinstance(doc.get(section, {}), dict):
-            raise SettingsError(f"{config_file}: '{section}' must be a table ([{section}])")
-    spike_values = dict(doc.pop("spikes", {}))
-    report_values = dict(doc.pop("report", {}))
-    metric_overrides = _flatten(doc)
+        doc = _read_toml(path)
+        try:  # the file's values alone first, so an error names the file
+            metric_overrides, spike_values, report_values = _split(doc, str(path))
+            _make(metric_overrides, spike_values, report_values)
+            email = _email_options(doc.get("email", {}))
+        except SettingsError as exc:
+            msg = str(exc)
+            raise SettingsError(msg if msg.startswith(f"{path}:") else f"{path}: {msg}") from exc
     for k, v in (overrides or {}).items():
+        if not isinstance(v, dict):
+            raise SettingsError(f"override {k!r}: give a dict of settings, not {v!r}")
         if k == "spikes":
             spike_values.update(v)
         elif k == "report":
@@ -241,4 +324,5 @@ def build(
         report_values,
         allow_incomplete=allow_incomplete,
         source=str(config_file) if config_file else "defaults",
+        email=email,
     )

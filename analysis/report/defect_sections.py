@@ -120,8 +120,9 @@ def removal_candidates_html(ctx: ReportContext) -> str:
     wide = what_if_table(ctx)
     rows = ctx.settings.report.removal_rows
     more = (
-        f'<p class="muted">All {t.height}: <code>python -m analysis defects --data DIR --as-of {esc(ctx.as_of)}'
-        "</code> lists every defect with its verdict.</p>"
+        f'<p class="muted">{rows} of {t.height} shown, the nearest deadlines first. All of them, with order, '
+        f"deadline, rule and the words that decide it: <code>python -m analysis removals --data DIR --as-of "
+        f"{esc(ctx.as_of)}</code> (CSV, safe to open in a spreadsheet).</p>"
         if t.height > rows
         else ""
     )

@@ -30,7 +30,7 @@ def week_sunday(year_week: tuple[int, int]) -> dt.date:
 
 def iso_week_of(day: dt.date) -> str:
     y, w, _ = day.isocalendar()
-    return f"{y}-W{w:02d}"
+    return f"{y:04d}-W{w:02d}"
 
 
 def latest_complete_week(newest_day: dt.date) -> str:
@@ -61,12 +61,14 @@ def parse_period(text: str) -> Period:
     text = text.strip()
     if _WEEK.match(text):
         y, w = parse_week(text)
-        return Period(f"{y}-W{w:02d}", dt.date.fromisocalendar(y, w, 1), dt.date.fromisocalendar(y, w, 7))
+        return Period(f"{y:04d}-W{w:02d}", dt.date.fromisocalendar(y, w, 1), dt.date.fromisocalendar(y, w, 7))
     m = _MONTH.match(text)
     if m:
         y, mo = int(m.group(1)), int(m.group(2))
         if not 1 <= mo <= 12:
             raise PeriodError(f"'{text}' is not a month; write it like 2026-10")
+        if y < 1 or (y, mo) == (9999, 12):
+            raise PeriodError(f"'{text}' is outside the calendar this suite computes")
         nxt = dt.date(y + (mo == 12), mo % 12 + 1, 1)
         return Period(text, dt.date(y, mo, 1), nxt - dt.timedelta(days=1))
     if _DAY.match(text):
