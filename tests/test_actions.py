@@ -213,3 +213,25 @@ def test_today_refuses_a_day_past_the_data(account):
         timeout=120,
     )
     assert out.returncode == 2 and "after the data" in out.stderr and "Traceback" not in out.stderr
+
+
+def test_removals_lists_every_candidate(sample_dir):
+    """All removal candidates (the report shows the nearest 50), each with order, deadline, rule
+    and words, equal to the triage's; --all adds the feedback that stays."""
+    from analysis.insights import triage
+
+    run = [sys.executable, "-m", "analysis", "removals", "--data", str(sample_dir), "--as-of", "2026-11-15"]
+    out = subprocess.run([*run, "--format", "json"], capture_output=True, text=True, timeout=120)
+    assert out.returncode == 0, out.stderr
+    rows = json.loads(out.stdout)
+    t = triage.triage(sources.load(sample_dir), dt.date(2026, 11, 15))
+    want = t.filter(
+        t["verdict"].is_in([triage.REMOVABLE, triage.STRIKE, triage.STRIKE_IF_BUY_SHIPPING]) & ~t["expired"]
+    )
+    assert [r["order_id"] for r in rows] == want["order_id"].to_list() and len(rows) == 47
+    assert set(rows[0]) >= {"order_id", "request_by", "rule", "trigger_words", "verdict", "days_left"}
+    assert "@" not in out.stdout
+    everything = subprocess.run(
+        [*run, "--all", "--format", "csv"], capture_output=True, text=True, timeout=120
+    )
+    assert everything.returncode == 0 and len(everything.stdout.strip().splitlines()) == t.height + 1

@@ -270,3 +270,21 @@ def test_settings_reach_the_rendered_report(tmp_path):
     assert recorded["metrics"] == {"orderDefectRate.mfn": {"target": 0.05}}
     # at 5 % the sample's US seller-fulfilled ODR (1.97 %) meets the target
     assert re.search(r"Amazon\.com</td><td>Seller-fulfilled</td><td><span class=\"badge GOOD\">", html)
+
+
+def test_first_screen_comes_first(sample_report):
+    """The verdict, the compact table and the actions are above everything else (issue 15)."""
+    html = sample_report.html.read_text(encoding="utf-8")
+    first = html.index('<section class="first-screen">')
+    order = [
+        html.index('<p class="verdict-line"><b>Account: Healthy</b>', first),
+        html.index('<table class="ah compact">', first),
+        html.index("<h2>Do this now</h2>", first),
+        html.index("</section>", first),
+    ]
+    assert order == sorted(order)
+    assert first < html.index(
+        "<th>Marketplace</th><th>Channel</th><th>Status</th>"
+    )  # the ODR scorecard after
+    assert "<h2>Feedback</h2>" in html and "<h3>Two 60-day cycles</h3>" in html
+    assert "Request removal of 47 feedbacks" in html

@@ -354,7 +354,8 @@ def feedback_summary_html(ctx: ReportContext) -> str:
     if not ctx.result.data.has("feedback"):
         return "<h2>Feedback</h2><p>No data: no seller feedback file in the data folder.</p>"
     df = feedback_summary.feedback_summary(ctx.result.data, ctx.as_of)
-    oldest = health.oldest_order_day(ctx.result.data)
+    first = ctx.result.data.frame("feedback").select(pl.col("feedback_ts").min()).collect().item()
+    oldest = first.date() if first is not None else ctx.as_of
     out = ["<h2>Feedback</h2>"]
     for mkt in ctx.marketplaces:
         part = df.filter(pl.col("marketplace_id") == mkt)
