@@ -98,7 +98,9 @@ def terminal_text(text: object) -> str:
     of a file name that are not UTF-8 (held as surrogates by Python) shown as \\xNN too."""
     s = str(text)
     s = s.encode("utf-8", "surrogateescape").decode("utf-8", "backslashreplace")
-    return "".join(c if c == "\n" or unicodedata.category(c) not in ("Cc", "Cf", "Cs") else _escaped(c) for c in s)
+    return "".join(
+        c if c == "\n" or unicodedata.category(c) not in ("Cc", "Cf", "Cs") else _escaped(c) for c in s
+    )
 
 
 def _escaped(c: str) -> str:

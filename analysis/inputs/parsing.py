@@ -80,10 +80,22 @@ def boolean(col: str) -> pl.Expr:
     )
 
 
+def _as_float(col: str | pl.Expr) -> pl.Expr:
+    e = pl.col(col) if isinstance(col, str) else col
+    return e.str.strip_chars().str.replace_all(r"[£$€¥,\s]", "").cast(pl.Float64, strict=False)
+
+
 def number(col: str) -> pl.Expr:
-    """Amounts and counts; tolerates a currency symbol or thousands separators in the cell."""
-    s = pl.col(col).str.strip_chars().str.replace_all(r"[£$€¥,\s]", "")
-    return s.cast(pl.Float64, strict=False)
+    """Amounts and counts; tolerates a currency symbol or thousands separators in the cell. `NaN`,
+    `inf` and numbers too large for a float (`1e400`) are not numbers: null."""
+    f = _as_float(col)
+    return pl.when(f.is_finite()).then(f).otherwise(None)
+
+
+def non_finite(col: str | pl.Expr) -> pl.Expr:
+    """True where the cell reads as a float that is not finite (`NaN`, `inf`, `-Infinity`, `1e400`)."""
+    f = _as_float(col)
+    return f.is_nan() | f.is_infinite()
 
 
 def integer(col: str) -> pl.Expr:

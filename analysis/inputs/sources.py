@@ -4,27 +4,39 @@ A folder of downloads goes in; typed polars LazyFrames, one per kind of file, co
 with the rows that could not be used (quarantined with file, line, column and reason) and a list
 of the files read with their checksums. Buyer personal data is dropped here, on load, so it can
 never reach a metric, a report or a log.
+
+Files are hostile until read: nothing outside the data folder is opened (links that lead out are
+skipped), decompression and line sizes are bounded, every line of a recognised file becomes a row
+(used, set aside with its reason, or counted as a duplicate), and what the files hold reaches a
+note or a reason only masked (`analysis.safety`). Anything the readers cannot take is one
+`DataError` sentence naming the file and the line.
 """
 
 from __future__ import annotations
 
 import codecs
-import gzip
+import csv
+import datetime as dt
 import hashlib
 import io
 import json
+import os
 import re
+import stat
 import zlib
-from collections.abc import Callable
+from collections import Counter
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import polars as pl
 
+from analysis import wording
 from analysis.errors import DataError  # noqa: F401  (re-exported: callers catch sources.DataError)
 from analysis.inputs import parsing
 from analysis.inputs.marketplaces import SALES_CHANNEL_TO_ID, feedback_date_format
-from analysis.inputs.snapshots import normalise_snapshot
+from analysis.inputs.snapshots import ALIASES, SetAside, key_path, read_snapshot
+from analysis.safety import EMAIL_MASK, EMAIL_PATTERN, mask, mask_expr, terminal_text
 
 
 @dataclass(frozen=True)
@@ -35,7 +47,8 @@ class Column:
     required: bool = True
     aliases: tuple[str, ...] = ()
     allowed: tuple[str, ...] | None = None
-    check: tuple[Callable[[pl.Expr], pl.Expr], str] | None = None
+    # (predicate on the parsed value, reason when it is false), checked in order
+    checks: tuple[tuple[Callable[[pl.Expr], pl.Expr], str], ...] = ()
 
 
 @dataclass(frozen=True)
@@ -74,8 +87,18 @@ PII_HEADERS = (
 )
 
 
+MAX_QUANTITY = 10_000  # units in one order item or return: more is a broken cell, not a sale
+
+
 def _nonneg(e: pl.Expr) -> pl.Expr:
     return e >= 0
+
+
+def _not_huge(e: pl.Expr) -> pl.Expr:
+    return e <= MAX_QUANTITY
+
+
+QUANTITY_CHECKS = ((_nonneg, "negative quantity"), (_not_huge, f"quantity above {MAX_QUANTITY:,}"))
 
 
 KINDS: tuple[Kind, ...] = (
@@ -105,7 +128,7 @@ KINDS: tuple[Kind, ...] = (
                 "quantity",
                 "int",
                 aliases=("quantity-purchased",),
-                check=(_nonneg, "negative quantity"),
+                checks=QUANTITY_CHECKS,
             ),
             Column("currency", "currency", required=False),
             Column("item-price", "item_price", "float", required=False),
@@ -120,7 +143,9 @@ KINDS: tuple[Kind, ...] = (
         ("Rating", "Order ID", "Date"),
         (
             Column("Date", "date_raw", "raw"),
-            Column("Rating", "rating", "int", check=(lambda e: e.is_between(1, 5), "rating outside 1 to 5")),
+            Column(
+                "Rating", "rating", "int", checks=((lambda e: e.is_between(1, 5), "rating outside 1 to 5"),)
+            ),
             Column("Comments", "comments", required=False),
             Column("Your Response", "response", required=False, aliases=("Response",)),
             Column("Order ID", "order_id"),
@@ -188,7 +213,7 @@ KINDS: tuple[Kind, ...] = (
             Column("order-id", "order_id"),
             Column("sku", "sku", required=False),
             Column("asin", "asin", required=False),
-            Column("quantity", "quantity", "int", required=False, check=(_nonneg, "negative quantity")),
+            Column("quantity", "quantity", "int", required=False, checks=QUANTITY_CHECKS),
             Column("detailed-disposition", "disposition", required=False),
             Column("reason", "reason", required=False),
             Column("customer-comments", "comments", required=False),
@@ -204,9 +229,7 @@ KINDS: tuple[Kind, ...] = (
             Column("Return request status", "return_status", required=False),
             Column("Merchant SKU", "sku", required=False),
             Column("Return Reason", "reason", required=False),
-            Column(
-                "Return quantity", "quantity", "int", required=False, check=(_nonneg, "negative quantity")
-            ),
+            Column("Return quantity", "quantity", "int", required=False, checks=QUANTITY_CHECKS),
             Column("Refunded Amount", "refunded_amount", "float"),
         ),
         pii=PII_HEADERS,
@@ -234,6 +257,8 @@ KINDS: tuple[Kind, ...] = (
 )
 KIND_BY_NAME = {k.name: k for k in KINDS}
 TABLE_KINDS = tuple(k.name for k in KINDS)
+# Columns holding the moment something happened (not a promise): none can be after the download.
+EVENT_COLUMNS = {k.name: tuple(c for c in k.columns if c.parse == "timestamp") for k in KINDS}
 
 QUARANTINE_SCHEMA = {
     "file": pl.String,
@@ -242,6 +267,19 @@ QUARANTINE_SCHEMA = {
     "value": pl.String,
     "reason": pl.String,
 }
+
+# ----------------------------------------------------------------------------- limits
+
+MAX_LINE_CHARS = 1_000_000  # characters in one line of a table file
+MAX_FIELDS = 500  # cells in one line (an All Orders row has 33)
+GZIP_MAX_RATIO = 20  # a .gz may expand to this many times its size on disk...
+GZIP_MAX_BYTES = 20 * 10**9  # ...and never past 20 GB
+MAX_JSON_DEPTH = 64  # a V2 document nests 6 deep
+FUTURE_SLACK = dt.timedelta(days=1)  # a date may be this far past the download (time zones)
+OUTLIER_GAP = dt.timedelta(days=30)  # newest dates this far from the rest, and few, are not plausible
+EARLIEST_DAY = dt.date(2000, 1, 1)  # no seller export holds an event before this day
+SHOWN_VALUE_CHARS = 200  # a set-aside value is shown up to this length (masked)
+ROW = "(row)"  # the column of a reason about the whole line
 
 
 @dataclass
@@ -277,15 +315,194 @@ class Dataset:
         return self.frames[kind]
 
 
+_EMAIL = re.compile(EMAIL_PATTERN)
+
+
+def _shown(name: str) -> str:
+    """A file name as every output shows it: printable (bytes that are not UTF-8 and control
+    characters as \\xNN), on one line, an e-mail address in it masked. Digits are left alone: a
+    download is named like 28392749283018.txt, which `safety.mask` would take for a phone."""
+    return _EMAIL.sub(EMAIL_MASK, terminal_text(name).replace("\n", "\\x0a"))
+
+
+def _quarantine(rows: list[tuple[str, int | None, str, object, str]]) -> pl.DataFrame:
+    return pl.DataFrame(
+        [(f, ln, c, None if v is None else str(v), r) for f, ln, c, v, r in rows],
+        schema=QUARANTINE_SCHEMA,
+        orient="row",
+    )
+
+
+# ----------------------------------------------------------------------------- the folder
+
+
+@dataclass(frozen=True)
+class _Entry:
+    path: Path  # as listed in the folder
+    target: Path  # what is read (a link's target, inside the folder)
+    shown: str  # the name every output uses
+    mtime: dt.date  # the UTC day the file was last written
+
+
+def _entries(data_dir: Path) -> tuple[list[_Entry], list[tuple[str, str]]]:
+    """The files to read, in name order, and the ones skipped with why. A link is followed only
+    when its target (every link resolved) is inside the data folder."""
+    root = data_dir.resolve()
+    try:
+        listed = sorted(data_dir.iterdir())
+    except OSError as exc:
+        raise DataError(
+            f"The data folder {_shown(str(data_dir))} cannot be listed ({exc.strerror}); check its permissions."
+        ) from exc
+    entries: list[_Entry] = []
+    skipped: list[tuple[str, str]] = []
+    for p in listed:
+        if p.name.startswith(".") or p.name.lower().startswith("readme"):
+            continue
+        shown = _shown(p.name)
+        try:
+            target = p
+            if p.is_symlink():
+                try:
+                    target = p.resolve(strict=True)
+                except (OSError, RuntimeError):
+                    skipped.append((shown, "a link that leads to no file; it was not read"))
+                    continue
+                if not target.is_relative_to(root):
+                    skipped.append((shown, "a link to a file outside the data folder; it was not read"))
+                    continue
+            st = target.stat()
+        except OSError as exc:
+            skipped.append((shown, f"cannot be inspected ({exc.strerror}); it was not read"))
+            continue
+        if stat.S_ISDIR(st.st_mode):
+            continue  # subfolders are not read
+        if not stat.S_ISREG(st.st_mode):
+            skipped.append((shown, "not a regular file (a pipe, socket or device); it was not read"))
+            continue
+        mtime = dt.datetime.fromtimestamp(st.st_mtime, dt.UTC).date()
+        entries.append(_Entry(p, target, shown, mtime))
+    return entries, skipped
+
+
+def _read_file(entry: _Entry) -> bytes:
+    try:
+        fd = os.open(entry.target, os.O_RDONLY | getattr(os, "O_NOFOLLOW", 0) | getattr(os, "O_NONBLOCK", 0))
+        with os.fdopen(fd, "rb") as fh:
+            if not stat.S_ISREG(os.fstat(fh.fileno()).st_mode):
+                raise DataError(f"{entry.shown}: not a regular file; move it out of the data folder.")
+            return fh.read()
+    except OSError as exc:
+        raise DataError(
+            f"{entry.shown}: cannot read the file ({exc.strerror}); check that it is readable or move it out of the folder."
+        ) from exc
+
+
 # ----------------------------------------------------------------------------- bytes to text
 
 
-def _decode(raw: bytes, path: Path) -> tuple[str, str]:
-    """Text of a file and the encoding it was read with: UTF-8 (with or without BOM), else cp932
-    when the bytes are valid Shift_JIS holding Japanese, else windows-1252.
+def _gunzip(raw: bytes, shown: str) -> bytes:
+    """The bytes of a gzip file (every member), decompressed in bounded steps: past
+    GZIP_MAX_RATIO times the size on disk (at most GZIP_MAX_BYTES) it is refused, so a small
+    file that expands to gigabytes never reaches memory."""
+    if raw[:2] != b"\x1f\x8b":
+        return raw
+    limit = min(GZIP_MAX_RATIO * len(raw), GZIP_MAX_BYTES)
+    out: list[bytes] = []
+    total = lines = 0
+    data = raw
+    try:
+        while True:
+            d = zlib.decompressobj(16 + zlib.MAX_WBITS)
+            pending = data
+            while not d.eof:
+                chunk = d.decompress(pending, 1 << 20)
+                pending = d.unconsumed_tail
+                if chunk:
+                    total += len(chunk)
+                    if total > limit:
+                        at = lines + chunk.count(b"\n", 0, len(chunk) - (total - limit)) + 1
+                        raise DataError(
+                            f"{shown} line {at}: the gzip file expands to more than {limit:,} bytes "
+                            f"({GZIP_MAX_RATIO} times its size, at most {GZIP_MAX_BYTES:,}), far more than an "
+                            "export; decompress and check it yourself, or remove it from the folder."
+                        )
+                    lines += chunk.count(b"\n")
+                    out.append(chunk)
+                elif not d.eof:  # no output and no end: the input ran out
+                    raise DataError(
+                        f"{shown}: the gzip file is damaged (it ends early, in line {lines + 1}); download it again."
+                    )
+            rest = d.unused_data
+            if not rest.strip(b"\x00"):
+                break
+            if rest[:2] != b"\x1f\x8b":
+                raise DataError(
+                    f"{shown}: the gzip file is damaged (bytes after its end); download it again."
+                )
+            data = rest
+    except zlib.error as exc:
+        raise DataError(f"{shown}: the gzip file is damaged ({exc}); download it again.") from exc
+    return b"".join(out)
+
+
+# (magic bytes, what the file is): files that are not text are listed and skipped.
+_MAGIC = (
+    (b"PK\x03\x04", "a zip archive or an Excel workbook (.xlsx)"),
+    (b"PK\x05\x06", "an empty zip archive"),
+    (b"\xd0\xcf\x11\xe0", "an Excel 97-2003 workbook (.xls)"),
+    (b"%PDF", "a PDF document"),
+    (b"\x89PNG", "an image"),
+    (b"\xff\xd8\xff", "an image"),
+    (b"GIF8", "an image"),
+    (b"BZh", "a bzip2 archive"),
+    (b"\xfd7zXZ\x00", "an xz archive"),
+    (b"7z\xbc\xaf\x27\x1c", "a 7-Zip archive"),
+    (b"Rar!", "a RAR archive"),
+    (b"\x28\xb5\x2f\xfd", "a zstd archive"),
+)
+_BOMS = (  # UTF-32 first: its little-endian BOM starts like UTF-16's
+    (codecs.BOM_UTF32_LE, "utf-32-le"),
+    (codecs.BOM_UTF32_BE, "utf-32-be"),
+    (codecs.BOM_UTF16_LE, "utf-16-le"),
+    (codecs.BOM_UTF16_BE, "utf-16-be"),
+)
+
+
+def _utf16_without_bom(head: bytes) -> str | None:
+    """UTF-16 text without a BOM: ASCII letters leave a zero byte in every other place."""
+    if len(head) < 8:
+        return None
+    even, odd = head[0::2], head[1::2]
+    z_even, z_odd = even.count(0) / len(even), odd.count(0) / len(odd)
+    if z_odd > 0.3 and z_even < 0.05:
+        return "utf-16-le"
+    if z_even > 0.3 and z_odd < 0.05:
+        return "utf-16-be"
+    return None
+
+
+def _decode(raw: bytes, path: Path | str = "") -> tuple[str | None, str]:
+    """Text of a file and the encoding it was read with: UTF-32 or UTF-16 with a BOM (Excel's
+    "Unicode text"), UTF-16 without one, UTF-8 (with or without BOM), else cp932 when the bytes
+    are valid Shift_JIS holding Japanese, else windows-1252. (None, what it is) for a file that is
+    not text (an archive, a workbook, an image, binary bytes).
 
     A UTF-8 file with a few damaged bytes stays UTF-8 (so its other accented letters are not
     garbled): the damaged bytes become U+FFFD and their rows are quarantined."""
+    for magic, what in _MAGIC:
+        if raw.startswith(magic):
+            return None, what
+    for bom, enc in _BOMS:
+        if raw.startswith(bom):
+            return raw[len(bom) :].decode(enc, errors="replace"), enc
+    head = raw[:4096]
+    if b"\x00" in head:
+        enc = _utf16_without_bom(head)
+        if enc:
+            return raw.decode(enc, errors="replace"), f"{enc} (no BOM)"
+        if head.count(0) * 100 > len(head):
+            return None, "binary data, not text"
     bom = raw.startswith(codecs.BOM_UTF8)
     body = raw[len(codecs.BOM_UTF8) :] if bom else raw
     label = "utf-8-sig" if bom else "utf-8"
@@ -295,7 +512,7 @@ def _decode(raw: bytes, path: Path) -> tuple[str, str]:
         pass
     lenient = body.decode("utf-8", errors="replace")
     bad = lenient.count("\ufffd")
-    good = len(re.findall(r"[\u0080-\ufffc\ufffe-\U0010ffff]", lenient))
+    good = len(lenient) - len(lenient.encode("ascii", "ignore")) - bad  # well-formed non-ASCII
     if bom or good > bad:
         return lenient, f"{label} (damaged bytes)"
     try:
@@ -310,27 +527,28 @@ def _decode(raw: bytes, path: Path) -> tuple[str, str]:
     return body.decode("cp1252", errors="replace"), "cp1252"
 
 
-def _read_file(path: Path) -> bytes:
-    try:
-        return path.read_bytes()
-    except OSError as exc:
-        raise DataError(
-            f"{path}: cannot read the file ({exc.strerror}); check that it is readable or move it out of the folder."
-        ) from exc
+def _normalise(text: str) -> str:
+    """One line end (LF): CRLF, and CR alone where it ends most lines (old Mac files); a CR left
+    inside a line is a space. NUL is damage (U+FFFD, its row is set aside); a BOM inside the text
+    (files joined together) is dropped. U+2028/U+2029/NEL end lines only in a file without LF."""
+    if "\x00" in text:
+        text = text.replace("\x00", "\ufffd")
+    if "\ufeff" in text:
+        text = text.replace("\ufeff", "")
+    if "\r" in text:
+        text = text.replace("\r\n", "\n")
+        text = text.replace("\r", "\n" if text.count("\r") > text.count("\n") else " ")
+    if "\n" not in text and re.search("[\u2028\u2029\x85]", text):
+        text = re.sub("[\u2028\u2029\x85]", "\n", text)
+    return text
 
 
-def _gunzip(raw: bytes, path: Path) -> bytes:
-    if raw[:2] != b"\x1f\x8b":
-        return raw
-    try:
-        return gzip.decompress(raw)
-    except (OSError, EOFError, zlib.error) as exc:
-        raise DataError(f"{path.name}: the gzip file is damaged ({exc}); download it again.") from exc
+# ----------------------------------------------------------------------------- recognising
 
 
 def _split_header(line: str) -> tuple[list[str], str]:
     sep = "\t" if "\t" in line else ","
-    cells = [c.strip().strip('"').strip() for c in line.split(sep)]
+    cells = [c.strip().strip('"').strip() for c in line.split(sep, MAX_FIELDS)[:MAX_FIELDS]]
     while cells and cells[-1] == "":
         cells.pop()
     return cells, sep
@@ -345,50 +563,217 @@ def recognise(header: list[str]) -> Kind | None:
     return max(matches, key=lambda k: len(k.signature))
 
 
+def _unknown(header: list[str]) -> str:
+    """Why a first line is no export's header, naming only the columns it is recognised by (never
+    the line itself: an unknown file may start with a customer's record)."""
+    present = set(header)
+    best = max(KINDS, key=lambda k: (len(set(k.signature) & present), len(k.signature)))
+    have = [c for c in best.signature if c in present]
+    if not have:
+        return "not a known export (its first line names none of the columns the exports are recognised by)"
+    lacking = ", ".join(f"'{c}'" for c in best.signature if c not in present)
+    return f"not a known export (its first line has {', '.join(repr(c) for c in have)} but not {lacking} of the {best.title})"
+
+
+_LEADING_BLANK_LINES = re.compile(r"(?:[ \t\f\v]*\n)*")
+
+
+def _header_line(text: str, shown: str) -> tuple[int, int, str] | None:
+    """(offset, line number, text) of the header, the first line that is not blank; None when
+    the file holds nothing but blanks."""
+    start = _LEADING_BLANK_LINES.match(text).end()
+    nl = text.find("\n", start, start + MAX_LINE_CHARS + 1)
+    end = nl if nl >= 0 else len(text)
+    number = text.count("\n", 0, start) + 1
+    if end - start > MAX_LINE_CHARS:
+        raise DataError(_too_long(shown, number))
+    line = text[start:end]
+    return (start, number, line) if line.strip() else None
+
+
+def _too_long(shown: str, line: int) -> str:
+    return (
+        f"{shown} line {line}: the line is longer than {MAX_LINE_CHARS:,} characters, which no export has; "
+        "check the file or remove it from the folder."
+    )
+
+
+def _too_wide(shown: str, line: int, fields: int | None = None) -> str:
+    n = f"{fields:,} fields" if fields else f"more than {MAX_FIELDS} fields"
+    return (
+        f"{shown} line {line}: the line has {n}, more than the {MAX_FIELDS} an export may have; "
+        "check the file or remove it from the folder."
+    )
+
+
 # ----------------------------------------------------------------------------- one table file
 
 
-def _read_table(path: Path, text: str, kind: Kind, header: list[str], sep: str) -> pl.DataFrame:
-    body = text.encode("utf-8")
-    try:
-        df = pl.read_csv(
-            io.BytesIO(body),
-            separator=sep,
-            quote_char=None if sep == "\t" else '"',
-            infer_schema=False,
-            has_header=True,
-            truncate_ragged_lines=True,
-            new_columns=None,
-        )
-    except pl.exceptions.PolarsError as exc:
-        raise DataError(f"{path.name}: cannot be read as a {kind.title} file ({exc}).") from exc
-    names = [c.strip().strip('"').strip().lstrip("\ufeff") for c in df.columns]
-    df.columns = [n if n else f"_empty_{i}" for i, n in enumerate(names)]
-    df = df.select([c for c in df.columns if not c.startswith("_empty_")])
-    df = df.with_row_index("_line", offset=2).with_columns(pl.col("_line").cast(pl.Int64))
-    # Blank lines are not rows (the line numbers above still count them).
-    data_cols = [c for c in df.columns if c != "_line"]
-    blank = pl.all_horizontal(pl.col(c).is_null() | (pl.col(c).str.strip_chars() == "") for c in data_cols)
-    return df.filter(~blank)
-
-
-def _typed(path: Path, kind: Kind, df: pl.DataFrame) -> tuple[pl.DataFrame, pl.DataFrame, int]:
-    """Typed rows, quarantined cells, and the number of exact duplicate rows dropped."""
-    df = df.drop([c for c in kind.pii if c in df.columns])
+def _columns_used(shown: str, kind: Kind, header: list[str], line: int) -> dict[str, str]:
+    """field -> header name of the kind's columns in the header; DataError when a required one is
+    absent or a used one is named twice (which of the two holds it is unclear)."""
+    counts = Counter(header)
     selected: dict[str, str] = {}
     for col in kind.columns:
-        found = next((h for h in (col.header, *col.aliases) if h in df.columns), None)
+        found = next((h for h in (col.header, *col.aliases) if h in counts), None)
         if found is None and col.required:
             raise DataError(
-                f"{path.name}: the {kind.title} file has no '{col.header}' column (line 1); "
+                f"{shown}: the {kind.title} file has no '{col.header}' column (line {line}); "
                 f"add it or download the report again with all columns."
             )
         if found is not None:
+            if counts[found] > 1:
+                raise DataError(
+                    f"{shown} line {line}: the header names the column '{found}' {counts[found]} times, so which one "
+                    "holds its values is unclear; remove the extra one."
+                )
             selected[col.field] = found
+    return selected
+
+
+_CHUNK_CHARS = 1 << 21  # lines are split about 2 MB at a time, so blank lines cost no memory
+
+
+def _chunks(shown: str, text: str, start: int, header_no: int, sep: str) -> Iterator[tuple[int, pl.Series]]:
+    """The lines from `start` (the header's) on, about _CHUNK_CHARS characters at a time, with
+    the file line of each chunk's first line; every line checked against MAX_LINE_CHARS and
+    MAX_FIELDS before anything splits it into cells."""
+    pos, line_no, n = start, header_no, len(text)
+    while pos < n:
+        cut = pos + _CHUNK_CHARS
+        end = n if cut >= n else text.find("\n", cut, cut + MAX_LINE_CHARS + 1)
+        if end < 0:
+            if n - cut > MAX_LINE_CHARS:  # the line holding `cut` runs past the limit
+                raise DataError(_too_long(shown, line_no + text.count("\n", pos, cut)))
+            end = n
+        s = pl.Series("_raw", text[pos:end].split("\n"), dtype=pl.String)
+        over = (s.str.len_chars() > MAX_LINE_CHARS).arg_true()
+        if over.len():
+            raise DataError(_too_long(shown, line_no + over[0]))
+        seps = s.str.count_matches(sep, literal=True)
+        over = (seps >= MAX_FIELDS).arg_true()
+        if over.len():
+            raise DataError(_too_wide(shown, line_no + over[0], seps[over[0]] + 1))
+        yield line_no, s
+        line_no += s.len()
+        pos = end + 1
+
+
+def _read_table(
+    shown: str, text: str, start: int, header_no: int, header: list[str], sep: str, used: list[str]
+) -> pl.DataFrame:
+    """One row per line that is not blank: `_line` (the file's line), the `used` header columns
+    as raw text, and `__why` / `__value` for a line that cannot be a row at all (more cells than
+    the header, the header again, a quoted value over several lines)."""
+    width = len(header)
+    index = {name: header.index(name) for name in used}
+    word = "tab" if sep == "\t" else "comma"
+    quoted = sep == "," and text.find('"', start) >= 0
+    parts: list[pl.DataFrame] = []
+    header_line: str | None = None
+    for first, s in _chunks(shown, text, start, header_no, sep):
+        if quoted:
+            continue  # the limits only: the csv module reads it below
+        if header_line is None:
+            header_line = (s[0] or "").strip()
+        blank = s.str.replace_all(sep, "", literal=True).str.strip_chars() == ""
+        if first == header_no:
+            blank[0] = True  # the header is not a row
+        df = (
+            s.to_frame()
+            .with_row_index("_i")
+            .filter(~blank)
+            .with_columns(pl.col("_raw").str.split(sep).alias("_cells"))
+        )
+        n = pl.col("_cells").list.len()
+        extra = pl.col("_cells").list.slice(width)
+        ragged = (n > width) & extra.list.eval(pl.element().str.strip_chars() != "").list.any()
+        again = pl.col("_raw").str.strip_chars() == header_line
+        parts.append(
+            df.select(
+                (pl.col("_i").cast(pl.Int64) + first).alias("_line"),
+                pl.when(again)
+                .then(pl.lit("the header line again (were two files joined?)"))
+                .when(ragged)
+                .then(pl.format(f"{{}} cells where the header has {width} (a {word} inside a value?)", n))
+                .otherwise(None)
+                .alias("__why"),
+                pl.when(ragged & ~again).then(extra.list.join(sep)).otherwise(None).alias("__value"),
+                *[pl.col("_cells").list.get(i, null_on_oob=True).alias(name) for name, i in index.items()],
+            )
+        )
+    if quoted:
+        return _read_quoted(shown, text[start:], header_no, used, word)
+    schema = {"_line": pl.Int64, "__why": pl.String, "__value": pl.String, **{u: pl.String for u in used}}
+    return pl.concat(parts) if parts else pl.DataFrame(schema=schema)
+
+
+def _read_quoted(shown: str, body: str, header_no: int, used: list[str], word: str) -> pl.DataFrame:
+    """A comma file with quotes, through the csv module: a quoted value may hold commas and line
+    ends, so rows are not lines. A row over several lines is set aside (a quote without its pair
+    swallows the lines after it); the line numbers are the file's."""
+    reader = csv.reader(io.StringIO(body, newline=""), strict=False)
+    out: dict[str, list] = {"_line": [], "__why": [], "__value": [], **{u: [] for u in used}}
+    try:
+        head = next(reader)
+        cells = [c.strip().strip('"').strip() for c in head]
+        while cells and cells[-1] == "":
+            cells.pop()
+        width = len(cells)
+        if any(cells.count(u) != 1 for u in used):
+            raise DataError(f"{shown} line {header_no}: the header cannot be read as comma-separated values.")
+        index = {u: cells.index(u) for u in used}
+        prev = reader.line_num
+        for row in reader:
+            first, last = prev + 1, reader.line_num
+            prev = last
+            if not row or all(not c.strip() for c in row):
+                continue
+            why = value = None
+            if last > first:
+                why = (
+                    f"a quoted value runs from line {first + header_no - 1} to line {last + header_no - 1} "
+                    "(a '\"' without its pair?)"
+                )
+            elif [c.strip().strip('"').strip() for c in row[:width]] == cells and not any(
+                c.strip() for c in row[width:]
+            ):
+                why = "the header line again (were two files joined?)"
+            elif len(row) > width and any(c.strip() for c in row[width:]):
+                why = f"{len(row)} cells where the header has {width} (a {word} inside a value?)"
+                value = ",".join(row[width:])
+            out["_line"].append(first + header_no - 1)
+            out["__why"].append(why)
+            out["__value"].append(value)
+            for u, i in index.items():
+                out[u].append(row[i] if i < len(row) else None)
+    except csv.Error as exc:
+        raise DataError(
+            f"{shown} line {reader.line_num + header_no}: cannot be read as comma-separated values ({exc})."
+        ) from exc
+    schema = {"_line": pl.Int64, "__why": pl.String, "__value": pl.String, **{u: pl.String for u in used}}
+    return pl.DataFrame(out, schema=schema)
+
+
+def _typed(
+    shown: str, kind: Kind, df: pl.DataFrame, selected: dict[str, str]
+) -> tuple[pl.DataFrame, pl.DataFrame, int]:
+    """Typed rows, quarantined cells, and the number of exact duplicate rows dropped."""
     raw = df.select(
         pl.col("_line"),
+        pl.col("__why"),
+        pl.col("__value"),
         *[pl.col(h).str.strip_chars().replace("", None).alias(f) for f, h in selected.items()],
     )
+    whole = raw.filter(pl.col("__why").is_not_null())
+    row_quarantine = whole.select(
+        pl.lit(shown).alias("file"),
+        pl.col("_line").alias("line"),
+        pl.lit(ROW).alias("column"),
+        pl.col("__value").alias("value"),
+        pl.col("__why").alias("reason"),
+    )
+    raw = raw.filter(pl.col("__why").is_null()).drop("__why", "__value")
     data_cols = [f for f in selected]
     before = raw.height
     raw = _drop_exact_duplicates(raw, data_cols)
@@ -413,12 +798,13 @@ def _typed(path: Path, kind: Kind, df: pl.DataFrame) -> tuple[pl.DataFrame, pl.D
         ]
         if col.required:
             rules.append((given.is_null(), "missing value"))
+        if col.parse in ("int", "float"):
+            rules.append((given.is_not_null() & parsing.non_finite(given), "not a finite number"))
         if col.parse not in ("text", "raw", "token"):
             rules.append((given.is_not_null() & parsed.is_null(), f"cannot read as {col.parse}"))
         if col.allowed is not None:
             rules.append((given.is_not_null() & ~parsed.is_in(list(col.allowed)), "unknown value"))
-        if col.check is not None:
-            pred, why = col.check
+        for pred, why in col.checks:
             rules.append((parsed.is_not_null() & ~pred(parsed), why))
         for cond, why in rules:
             reasons.append(pl.when(cond).then(pl.lit(f"{selected[col.field]}\x00{why}\x00{col.field}")))
@@ -426,37 +812,59 @@ def _typed(path: Path, kind: Kind, df: pl.DataFrame) -> tuple[pl.DataFrame, pl.D
         *[s.alias(f"__p_{f}") for f, s in typed_cols.items()],
     ).with_columns(pl.coalesce(reasons).alias("__why") if reasons else pl.lit(None, pl.String).alias("__why"))
     bad = checked.filter(pl.col("__why").is_not_null())
-    if bad.height:
-        parts = (
-            bad["__why"]
-            .str.split_exact("\x00", 2)
-            .struct.rename_fields(["column", "reason", "field"])
-            .struct.unnest()
-        )
-        values = [bad[f][i] for i, f in enumerate(parts["field"].to_list())]
-        quarantine = pl.DataFrame(
-            {
-                "file": [path.name] * bad.height,
-                "line": bad["_line"],
-                "column": parts["column"],
-                "value": [None if v is None else str(v) for v in values],
-                "reason": parts["reason"],
-            },
-            schema=QUARANTINE_SCHEMA,
-        )
-    else:
-        quarantine = pl.DataFrame(schema=QUARANTINE_SCHEMA)
+    quarantine = pl.concat([row_quarantine, _reasons_to_quarantine(shown, bad)])
     typed = (
         checked.filter(pl.col("__why").is_null())
         .select(pl.col("_line"), *[pl.col(f"__p_{f}").alias(f) for f in typed_cols])
-        .with_columns(pl.lit(path.name).alias("_file"))
+        .with_columns(pl.lit(shown).alias("_file"))
     )
     return typed, quarantine, duplicates
+
+
+def _reasons_to_quarantine(file: str | None, bad: pl.DataFrame) -> pl.DataFrame:
+    """Quarantine rows from `__why` = "column\\0reason\\0field" (the value is the row's `field`);
+    the file is `file`, or each row's `_file`."""
+    if not bad.height:
+        return pl.DataFrame(schema=QUARANTINE_SCHEMA)
+    parts = (
+        bad["__why"]
+        .str.split_exact("\x00", 2)
+        .struct.rename_fields(["column", "reason", "field"])
+        .struct.unnest()
+    )
+    fields = parts["field"].unique().to_list()
+    texts = pl.DataFrame(
+        {"__field": parts["field"], **{f"__{i}": _as_text(bad[f]) for i, f in enumerate(fields)}}
+    )
+    values = texts.select(
+        pl.coalesce([pl.when(pl.col("__field") == f).then(pl.col(f"__{i}")) for i, f in enumerate(fields)])
+    ).to_series()
+    return pl.DataFrame(
+        {
+            "file": [file] * bad.height if file is not None else bad["_file"],
+            "line": bad["_line"],
+            "column": parts["column"],
+            "value": values,
+            "reason": parts["reason"],
+        },
+        schema=QUARANTINE_SCHEMA,
+    )
+
+
+def _as_text(values: pl.Series) -> pl.Series:
+    """A set-aside value as text, in polars (a date of year 0 has no Python datetime)."""
+    if isinstance(values.dtype, pl.Datetime):
+        return values.dt.strftime("%Y-%m-%dT%H:%M:%S%.f%:z")
+    if values.dtype == pl.Date:
+        return values.dt.strftime("%Y-%m-%d")
+    return values.cast(pl.String)
 
 
 def _drop_exact_duplicates(raw: pl.DataFrame, cols: list[str], key: str = "_line") -> pl.DataFrame:
     """Exact duplicate rows within one file (first kept). Row hashes find candidates fast; only
     rows sharing a hash are compared value by value, so a hash collision never drops a row."""
+    if not cols:
+        return raw
     h = raw.select(cols).hash_rows()
     shared = h.is_duplicated()
     if not shared.any():
@@ -495,60 +903,158 @@ def _parser(col: Column) -> pl.Expr:
             return pl.col(f)
 
 
+def _read_export(
+    entry: _Entry, text: str, found: tuple[int, int, str], kind: Kind, header: list[str], sep: str
+) -> tuple[pl.DataFrame, pl.DataFrame, int, int]:
+    """(typed rows, quarantine, duplicates, rows) of one recognised table file."""
+    start, header_no, line = found
+    if line.count(sep) >= MAX_FIELDS:
+        raise DataError(_too_wide(entry.shown, header_no, line.count(sep) + 1))
+    selected = _columns_used(entry.shown, kind, header, header_no)
+    try:
+        df = _read_table(
+            entry.shown, text, start, header_no, header, sep, list(dict.fromkeys(selected.values()))
+        )
+        typed, quarantine, dups = _typed(entry.shown, kind, df, selected)
+    except (pl.exceptions.PolarsError, pl.exceptions.PanicException) as exc:
+        raise DataError(
+            f"{entry.shown}: cannot be read as an export of its kind ({kind.title}; the table reader failed: {type(exc).__name__}); "
+            "check the file or download it again."
+        ) from exc
+    return typed, quarantine, dups, df.height
+
+
+# ----------------------------------------------------------------------------- JSON
+
+_JSON_START = re.compile(r"\s*\{")
+_JSON_TOKEN = re.compile(r'"(?:[^"\\]|\\.)*"|[{}\[\]:,]|[^\s{}\[\]:,"]+', re.S)
+_JSON_BRACKET = re.compile(r'"(?:[^"\\]|\\.)*"|[{}\[\]]', re.S)
+
+
+def _reject_constant(name: str) -> float:
+    raise ValueError(f"{name} is not a number in JSON")
+
+
+def _json_too_deep(text: str) -> int | None:
+    """The line where the document nests deeper than MAX_JSON_DEPTH (checked before parsing:
+    the parser recurses)."""
+    depth = 0
+    for m in _JSON_BRACKET.finditer(text):
+        t = m.group()
+        if t in "{[":
+            depth += 1
+            if depth > MAX_JSON_DEPTH:
+                return text.count("\n", 0, m.start()) + 1
+        elif t in "}]":
+            depth -= 1
+    return None
+
+
+def _json_line(text: str, target: tuple[str | int, ...]) -> int | None:
+    """The line of the value at `target` (keys after ALIASES), found by walking the tokens."""
+    stack: list[list] = []  # [is_object, key or index, expecting a key]
+    for m in _JSON_TOKEN.finditer(text):
+        t = m.group()
+        if stack and stack[-1][0] and stack[-1][2]:
+            if t.startswith('"'):
+                try:
+                    stack[-1][1] = ALIASES.get(json.loads(t), json.loads(t))
+                except ValueError:
+                    return None
+                stack[-1][2] = False
+            elif t == "}":
+                stack.pop()
+            continue
+        if t == ":":
+            continue
+        if t == ",":
+            if stack:
+                if stack[-1][0]:
+                    stack[-1][2] = True
+                else:
+                    stack[-1][1] += 1
+            continue
+        if t in "}]":
+            if stack:
+                stack.pop()
+            continue
+        if tuple(f[1] for f in stack) == target:
+            return text.count("\n", 0, m.start()) + 1
+        if t == "{":
+            stack.append([True, None, True])
+        elif t == "[":
+            stack.append([False, 0, False])
+    return None
+
+
+def _read_json(
+    entry: _Entry, text: str, snapshots: list[tuple[dict, str, str]], quarantines: list[pl.DataFrame]
+) -> str | None:
+    """The kind of a JSON file (a V2 snapshot, the sample's manifest) or None; a snapshot's values
+    set aside go to `quarantines`."""
+    deep = _json_too_deep(text)
+    if deep is not None:
+        raise DataError(
+            f"{entry.shown} line {deep}: the JSON nests deeper than {MAX_JSON_DEPTH} levels, which no "
+            "performance report does; remove the file from the folder."
+        )
+    try:
+        doc = json.loads(text, parse_constant=_reject_constant)
+    except json.JSONDecodeError as exc:
+        raise DataError(
+            f"{entry.shown}: invalid JSON at line {exc.lineno}, column {exc.colno} ({exc.msg})."
+        ) from exc
+    except (ValueError, RecursionError) as exc:
+        reason = "a number it cannot hold" if "digit" in str(exc) or "not a number" in str(exc) else "nesting"
+        raise DataError(f"{entry.shown}: invalid JSON ({reason}); download the file again.") from exc
+    if isinstance(doc, dict) and doc.get("generator") == "analysis.sample":
+        return "sample_manifest"
+    if isinstance(doc, dict) and "performanceMetrics" in doc:
+        snapshot, set_aside = read_snapshot(doc, entry.shown)
+        snapshots.append((snapshot, entry.shown, text))
+        if set_aside:
+            quarantines.append(_snapshot_quarantine(entry.shown, text, set_aside))
+        return "performance_snapshot"
+    return None
+
+
+def _snapshot_quarantine(shown: str, text: str, set_aside: list[SetAside]) -> pl.DataFrame:
+    return _quarantine(
+        [(shown, _json_line(text, s.path), key_path(s.path), s.value, s.reason) for s in set_aside]
+    )
+
+
 # ----------------------------------------------------------------------------- the folder
-
-
-def _is_candidate(p: Path) -> bool:
-    return p.is_file() and not p.name.startswith(".") and not p.name.lower().startswith("readme")
 
 
 def load(data_dir: str | Path, *, marketplace: str | None = None) -> Dataset:
     """Read every export in `data_dir` (files recognised by content, whatever their names)."""
     data_dir = Path(data_dir)
+    folder = _shown(str(data_dir))
     if not data_dir.exists():
         raise DataError(
-            f"The data folder {data_dir} does not exist; pass --data with the folder of your exports."
+            f"The data folder {folder} does not exist; pass --data with the folder of your exports."
         )
     if not data_dir.is_dir():
-        raise DataError(f"{data_dir} is a file, not a folder; pass --data with the folder that holds it.")
-    paths = sorted(p for p in data_dir.iterdir() if _is_candidate(p))
-    if not paths:
-        raise DataError(f"The data folder {data_dir} is empty; put your Seller Central downloads in it.")
+        raise DataError(f"{folder} is a file, not a folder; pass --data with the folder that holds it.")
+    entries, skipped = _entries(data_dir)
+    if not entries and not skipped:
+        raise DataError(f"The data folder {folder} is empty; put your Seller Central downloads in it.")
 
     files: list[SourceFile] = []
-    skipped: list[tuple[str, str]] = []
     tables: dict[str, list[pl.DataFrame]] = {k: [] for k in TABLE_KINDS}
     quarantines: list[pl.DataFrame] = []
-    snapshots: list[dict] = []
-    for path in paths:
-        on_disk = _read_file(path)
-        raw = _gunzip(on_disk, path)
-        sha = hashlib.sha256(on_disk).hexdigest()
-        text, encoding = _decode(raw, path)
-        stripped = text.lstrip()
-        if stripped.startswith("{"):
-            kind = _read_json(path, stripped, snapshots)
-            if kind is None:
-                skipped.append(
-                    (path.name, "a JSON file that is not a GET_V2_SELLER_PERFORMANCE_REPORT document")
-                )
-            else:
-                files.append(SourceFile(path, kind, rows=1, accepted=1, sha256=sha, encoding=encoding))
-            continue
-        first_line = text.split("\n", 1)[0].rstrip("\r")
-        header, sep = _split_header(first_line)
-        kind_def = recognise(header)
-        if kind_def is None:
-            skipped.append((path.name, f"not a known export (header starts {first_line[:50]!r})"))
-            continue
-        df = _read_table(path, text, kind_def, header, sep)
-        typed, quarantine, dups = _typed(path, kind_def, df)
-        tables[kind_def.name].append(typed)
-        quarantines.append(quarantine)
-        files.append(SourceFile(path, kind_def.name, df.height, quarantine.height, dups, 0, 0, sha, encoding))
+    snapshots: list[tuple[dict, str, str]] = []
+    mtimes: dict[str, dt.date] = {}
+    for entry in entries:
+        try:
+            _read_entry(entry, files, tables, quarantines, snapshots, skipped)
+        except MemoryError:
+            raise DataError(f"{entry.shown}: too large to read with the memory available.") from None
+        mtimes[entry.shown] = entry.mtime
     if not tables["orders"]:
         raise DataError(
-            f"No All Orders report in {data_dir}; download 'All Orders' (tab-separated) from "
+            f"No All Orders report in {folder}; download 'All Orders' (tab-separated) from "
             "Seller Central and put it in the folder."
         )
 
@@ -559,6 +1065,16 @@ def load(data_dir: str | Path, *, marketplace: str | None = None) -> Dataset:
         for name, n in dropped.items():
             by_name[name].duplicates += n
         frames[kind] = combined
+
+    # Dates past the download (or before 2000) are set aside before anything picks "the latest".
+    plausible = _plausible_newest(frames)
+    reference = {name: max(d for d in (day, plausible) if d is not None) for name, day in mtimes.items()}
+    for kind in TABLE_KINDS:
+        frames[kind], q = _set_aside_dates(
+            frames[kind], [(c.header, c.field) for c in EVENT_COLUMNS[kind]], reference
+        )
+        quarantines.append(q)
+
     notes: list[str] = []
     replaced: list[pl.DataFrame] = []
     frames["orders"], gone = _latest_order_items(frames["orders"])
@@ -570,11 +1086,27 @@ def load(data_dir: str | Path, *, marketplace: str | None = None) -> Dataset:
     frames["feedback"], fb_quarantine = _feedback_with_marketplace(
         frames["feedback"], frames["orders"], marketplace
     )
-    frames["feedback"], gone = _latest_by(frames["feedback"], ["order_id"], "feedback_ts")
+    frames["feedback"], fb_dates = _set_aside_dates(
+        frames["feedback"], [("Date", "feedback_ts")], reference, "date_raw"
+    )
+    frames["feedback"], gone = _latest_by(frames["feedback"], ["order_id", "marketplace_id"], "feedback_ts")
     replaced.append(gone)
     frames["messages"], msg_quarantine = _messages_with_order(frames["messages"], frames["orders"])
-    quarantines += [fb_quarantine, msg_quarantine]
-    quarantine = pl.concat([q for q in quarantines if q.height] or [pl.DataFrame(schema=QUARANTINE_SCHEMA)])
+    quarantines += [fb_quarantine, fb_dates, msg_quarantine]
+    kept_snapshots = []
+    for snap, shown, text in snapshots:
+        limit = reference.get(shown, snap["_asOf"]) + FUTURE_SLACK
+        if snap["_asOf"] > limit:
+            day = snap["_asOf"].isoformat()
+            quarantines.append(
+                _quarantine(
+                    [(shown, _line_of(text, day), "reportingDateTo", day, _future_reason(reference[shown]))]
+                )
+            )
+            by_name[shown].accepted = 0
+            continue
+        kept_snapshots.append(snap)
+    quarantine = _finish_quarantine(quarantines)
     for name, n in pl.concat(replaced).group_by("_file").len().iter_rows():
         by_name[name].superseded += n
     superseded = sum(f.superseded for f in files)
@@ -587,6 +1119,18 @@ def load(data_dir: str | Path, *, marketplace: str | None = None) -> Dataset:
         notes.append(
             f"{dup_total} exact duplicate rows dropped (within a file or repeated across overlapping downloads)."
         )
+    shared = (
+        frames["orders"]
+        .group_by("order_id")
+        .agg(pl.col("marketplace_id").n_unique().alias("n"))
+        .filter(pl.col("n") > 1)
+    )
+    if shared.height:
+        notes.append(
+            f"{wording.count(shared.height, 'order id')} {'is' if shared.height == 1 else 'are'} in the orders of "
+            "more than one marketplace; each marketplace keeps its own copy."
+        )
+    skipped = [(name, mask(why)) for name, why in skipped]
     for name, why in skipped:
         notes.append(f"Skipped {name}: {why}.")
     q_counts = dict(quarantine.group_by("file").len().iter_rows())
@@ -604,11 +1148,154 @@ def load(data_dir: str | Path, *, marketplace: str | None = None) -> Dataset:
         data_dir=data_dir,
         files=files,
         frames={k: v.lazy() for k, v in frames.items()},
-        snapshots=sorted(snapshots, key=lambda s: s["_asOf"]),
-        quarantine=quarantine.sort("file", "line"),
+        snapshots=sorted(kept_snapshots, key=lambda s: s["_asOf"]),
+        quarantine=quarantine,
         notes=notes,
         skipped=skipped,
     )
+
+
+def _read_entry(
+    entry: _Entry,
+    files: list[SourceFile],
+    tables: dict[str, list[pl.DataFrame]],
+    quarantines: list[pl.DataFrame],
+    snapshots: list[tuple[dict, str, str]],
+    skipped: list[tuple[str, str]],
+) -> None:
+    """Read one file into `files` and `tables` (or `snapshots`), or list it in `skipped`."""
+    on_disk = _read_file(entry)
+    sha = hashlib.sha256(on_disk).hexdigest()
+    text, encoding = _decode(_gunzip(on_disk, entry.shown))
+    del on_disk
+    if text is None:
+        skipped.append(
+            (entry.shown, f"{encoding}, not a text export; save or extract it as tab-separated text")
+        )
+        return
+    text = _normalise(text)
+    source = SourceFile(entry.path.parent / entry.shown, "", sha256=sha, encoding=encoding)
+    if _JSON_START.match(text):
+        kind = _read_json(entry, text, snapshots, quarantines)
+        if kind is None:
+            skipped.append(
+                (entry.shown, "a JSON file that is not a GET_V2_SELLER_PERFORMANCE_REPORT document")
+            )
+        else:
+            source.kind, source.rows, source.accepted = kind, 1, 1
+            files.append(source)
+        return
+    found = _header_line(text, entry.shown)
+    if found is None:
+        skipped.append((entry.shown, "an empty file (no header line)"))
+        return
+    header, sep = _split_header(found[2])
+    kind_def = recognise(header)
+    if kind_def is None:
+        _refuse_semicolons(entry.shown, found)
+        skipped.append((entry.shown, _unknown(header)))
+        return
+    typed, quarantine, dups, rows = _read_export(entry, text, found, kind_def, header, sep)
+    tables[kind_def.name].append(typed)
+    quarantines.append(quarantine)
+    source.kind, source.rows, source.duplicates = kind_def.name, rows, dups
+    files.append(source)
+
+
+def _refuse_semicolons(shown: str, found: tuple[int, int, str]) -> None:
+    """An export saved with ';' between cells (a spreadsheet set to a European locale) is
+    recognisable but not read: its commas may be decimal marks."""
+    line = found[2]
+    if "\t" in line or ";" not in line:
+        return
+    cells = [c.strip().strip('"').strip() for c in line.split(";", MAX_FIELDS)[:MAX_FIELDS]]
+    kind = recognise(cells)
+    if kind is not None:
+        raise DataError(
+            f"{shown} line {found[1]}: this {kind.title} file has ';' between its cells, which is not read (its "
+            "commas could be decimal marks); save it with tabs or commas between cells."
+        )
+
+
+def _line_of(text: str, needle: str) -> int | None:
+    i = text.find(needle)
+    return None if i < 0 else text.count("\n", 0, i) + 1
+
+
+def _finish_quarantine(parts: list[pl.DataFrame]) -> pl.DataFrame:
+    """All set-aside rows, sorted, with values masked (e-mail addresses and phone numbers) and cut
+    to SHOWN_VALUE_CHARS: they are printed, written to JSON and shown in reports."""
+    q = pl.concat([p for p in parts if p.height] or [pl.DataFrame(schema=QUARANTINE_SCHEMA)])
+    masked = mask_expr(pl.col("value"))
+    return q.with_columns(
+        pl.when(masked.str.len_chars() > SHOWN_VALUE_CHARS)
+        .then(masked.str.slice(0, SHOWN_VALUE_CHARS) + pl.lit("..."))
+        .otherwise(masked)
+        .alias("value"),
+        mask_expr(pl.col("reason")).alias("reason"),
+    ).sort("file", "line", nulls_last=True)
+
+
+# ----------------------------------------------------------------------------- implausible dates
+
+
+def _plausible_newest(frames: dict[str, pl.DataFrame]) -> dt.date | None:
+    """The newest day of the folder's events that is not an outlier: the newest days are dropped
+    while they lie more than OUTLIER_GAP after the rest and hold at most 1 % of the dates (at
+    least 3), so one order typed as 2206 does not move "newest" with it."""
+    parts = [
+        frames[k].select(pl.col(c.field).dt.date().alias("d")) for k in TABLE_KINDS for c in EVENT_COLUMNS[k]
+    ]
+    days = pl.concat(parts).drop_nulls().filter(pl.col("d") >= EARLIEST_DAY).group_by("d").len().sort("d")
+    if not days.height:
+        return None
+    d, c = days["d"].to_list(), days["len"].to_list()
+    allowed = max(3, sum(c) // 100)
+    cut, tail = len(d) - 1, 0
+    for i in range(len(d) - 1, 0, -1):
+        tail += c[i]
+        if tail > allowed:
+            break
+        if d[i] - d[i - 1] > OUTLIER_GAP:
+            cut = i - 1
+    return d[cut]
+
+
+def _future_reason(reference: dt.date) -> str:
+    return f"date more than a day after the download ({reference.isoformat()})"
+
+
+def _set_aside_dates(
+    df: pl.DataFrame,
+    columns: list[tuple[str, str]],
+    reference: dict[str, dt.date],
+    value_field: str | None = None,
+) -> tuple[pl.DataFrame, pl.DataFrame]:
+    """Rows with an event dated more than FUTURE_SLACK after their file's download (the later of
+    the file's modification day and the folder's newest plausible day), or before EARLIEST_DAY."""
+    if not columns or df.is_empty():
+        return df, pl.DataFrame(schema=QUARANTINE_SCHEMA)
+    files = df["_file"].unique().to_list()
+    limit = pl.col("_file").replace_strict(
+        {f: reference[f] + FUTURE_SLACK for f in files}, default=None, return_dtype=pl.Date
+    )
+    why = pl.col("_file").replace_strict({f: _future_reason(reference[f]) for f in files}, default=None)
+    reasons = []
+    for header, fld in columns:
+        day = pl.col(fld).dt.date()
+        shown = value_field or fld
+        reasons.append(
+            pl.when(day < EARLIEST_DAY).then(
+                pl.lit(f"{header}\x00date before {EARLIEST_DAY.year}\x00{shown}")
+            )
+        )
+        reasons.append(pl.when(day > limit).then(pl.lit(f"{header}\x00") + why + pl.lit(f"\x00{shown}")))
+    checked = df.with_columns(pl.coalesce(reasons).alias("__why"))
+    bad = checked.filter(pl.col("__why").is_not_null())
+    return checked.filter(pl.col("__why").is_null()).drop("__why"), _reasons_to_quarantine(None, bad)
+
+
+# ----------------------------------------------------------------------------- combining files
 
 
 def _drop_duplicates_across_files(df: pl.DataFrame) -> tuple[pl.DataFrame, dict[str, int]]:
@@ -676,8 +1363,9 @@ def _combine(kind: str, parts: list[pl.DataFrame]) -> pl.DataFrame:
 
 
 def _latest_order_items(orders: pl.DataFrame) -> tuple[pl.DataFrame, pl.DataFrame]:
-    """Overlapping downloads: per order item (order id + sku) the latest last-updated-date wins."""
-    kept, gone = _latest_by(orders, ["order_id", "sku"], "last_updated_ts")
+    """Overlapping downloads: per order item (order id + sku, in its marketplace) the latest
+    last-updated-date wins. The same order id in two marketplaces is two orders."""
+    kept, gone = _latest_by(orders, ["order_id", "sku", "sales_channel"], "last_updated_ts")
     out = kept.with_columns(
         pl.col("fulfillment_channel")
         .replace_strict({"amazon": "AFN", "afn": "AFN", "merchant": "MFN", "mfn": "MFN"})
@@ -688,8 +1376,34 @@ def _latest_order_items(orders: pl.DataFrame) -> tuple[pl.DataFrame, pl.DataFram
     return out, gone
 
 
-def _order_marketplaces(orders: pl.DataFrame) -> pl.DataFrame:
-    return orders.select("order_id", "marketplace_id").unique(subset=["order_id"], keep="first")
+def _with_order_marketplace(frame: pl.DataFrame, orders: pl.DataFrame) -> pl.DataFrame:
+    """`frame` with the `marketplace_id` of its `order_id` (null when no orders file has it). An
+    order id in several marketplaces takes the one most of its file's other rows belong to (a
+    feedback file is one marketplace's), else the first by id."""
+    pairs = orders.select("order_id", "marketplace_id").unique()
+    cand = (
+        frame.with_row_index("__r")
+        .join(pairs, on="order_id", how="left")
+        .with_columns(pl.len().over("__r").alias("__n"))
+    )
+    if cand["__n"].max() in (None, 1):
+        return cand.drop("__r", "__n")
+    mode = (
+        cand.filter((pl.col("__n") == 1) & pl.col("marketplace_id").is_not_null())
+        .group_by("_file", "marketplace_id")
+        .len()
+        .sort(["len", "marketplace_id"], descending=[True, False])
+        .unique("_file", keep="first")
+        .select("_file", pl.col("marketplace_id").alias("__mode"))
+    )
+    return (
+        cand.join(mode, on="_file", how="left")
+        .with_columns((pl.col("marketplace_id") == pl.col("__mode")).fill_null(False).alias("__pref"))
+        .sort(["__r", "__pref", "marketplace_id"], descending=[False, True, False], nulls_last=True)
+        .unique("__r", keep="first")
+        .sort("__r")
+        .drop("__r", "__n", "__mode", "__pref")
+    )
 
 
 def _feedback_with_marketplace(
@@ -697,7 +1411,7 @@ def _feedback_with_marketplace(
 ) -> tuple[pl.DataFrame, pl.DataFrame]:
     """Feedback dates are written in the marketplace's own format, so the marketplace (from the
     order) must be known before the date can be read."""
-    fb = feedback.join(_order_marketplaces(orders), on="order_id", how="left")
+    fb = _with_order_marketplace(feedback, orders)
     if default_marketplace:
         fb = fb.with_columns(pl.col("marketplace_id").fill_null(pl.lit(default_marketplace)))
     unknown = fb.filter(pl.col("marketplace_id").is_null())
@@ -738,7 +1452,7 @@ def _feedback_with_marketplace(
 
 def _messages_with_order(messages: pl.DataFrame, orders: pl.DataFrame) -> tuple[pl.DataFrame, pl.DataFrame]:
     """A message belongs to the marketplace of its order; one without a known order is set aside."""
-    m = messages.join(_order_marketplaces(orders), on="order_id", how="left")
+    m = _with_order_marketplace(messages, orders)
     bad = m.filter(pl.col("marketplace_id").is_null())
     q = bad.select(
         pl.col("_file").alias("file"),
@@ -748,21 +1462,6 @@ def _messages_with_order(messages: pl.DataFrame, orders: pl.DataFrame) -> tuple[
         pl.lit("message for an order not in any orders file").alias("reason"),
     )
     return m.filter(pl.col("marketplace_id").is_not_null()), q
-
-
-def _read_json(path: Path, text: str, snapshots: list[dict]) -> str | None:
-    try:
-        doc = json.loads(text)
-    except json.JSONDecodeError as exc:
-        raise DataError(
-            f"{path.name}: invalid JSON at line {exc.lineno}, column {exc.colno} ({exc.msg})."
-        ) from exc
-    if isinstance(doc, dict) and doc.get("generator") == "analysis.sample":
-        return "sample_manifest"
-    if isinstance(doc, dict) and "performanceMetrics" in doc:
-        snapshots.append(normalise_snapshot(doc, path.name))
-        return "performance_snapshot"
-    return None
 
 
 def kind_title(kind: str) -> str:
