@@ -342,6 +342,41 @@ class _Entry:
     target: Path  # what is read (a link's target, inside the folder)
     shown: str  # the name every output uses
     mtime: dt.date  # the UTC day the file was last written
+    empty_kind: str = ""  # a pulled period Amazon had no data for: this kind is present, no rows
+
+
+RAW_DIR = "raw"  # what `python -m analysis pull` writes: raw/<reportType>/<first>_<last>.<ext>.gz
+# the kind each pulled report type holds; a type not listed (FBA shipments) is kept, not read
+RAW_KINDS = {
+    "GET_FLAT_FILE_ALL_ORDERS_DATA_BY_ORDER_DATE_GENERAL": "orders",
+    "GET_SELLER_FEEDBACK_DATA": "feedback",
+    "GET_FBA_FULFILLMENT_CUSTOMER_RETURNS_DATA": "fba_returns",
+    "GET_FLAT_FILE_RETURNS_DATA_BY_RETURN_DATE": "mfn_returns",
+    "GET_V2_SELLER_PERFORMANCE_REPORT": "performance_snapshot",
+}
+_RAW_NAME = re.compile(r"^\d{4}-\d{2}-\d{2}_\d{4}-\d{2}-\d{2}\.(?:(?:txt|json)\.gz|cancelled)$")
+
+
+def _raw_entries(raw: Path, root: Path, entries: list[_Entry], skipped: list[tuple[str, str]]) -> None:
+    """The pulled documents under raw/<reportType>/ (regular files only, no links), named
+    '<reportType>_<first>_<last>.txt.gz' in every output. A '.cancelled' marker (Amazon had no data
+    for the period) is an entry too: the kind is present, with no rows."""
+    for folder in sorted(raw.iterdir()):
+        kind = RAW_KINDS.get(folder.name)
+        if kind is None or folder.is_symlink() or not folder.is_dir():
+            continue
+        for f in sorted(folder.iterdir()):
+            if not _RAW_NAME.match(f.name) or f.is_symlink():
+                continue  # temporary parts of an interrupted pull, anything else
+            try:
+                st = f.stat()
+            except OSError:
+                continue
+            if not stat.S_ISREG(st.st_mode) or not f.resolve().is_relative_to(root):
+                continue
+            mtime = dt.datetime.fromtimestamp(st.st_mtime, dt.UTC).date()
+            shown = _shown(f"{folder.name}_{f.name}")
+            entries.append(_Entry(f, f, shown, mtime, kind if f.name.endswith(".cancelled") else ""))
 
 
 def _entries(data_dir: Path) -> tuple[list[_Entry], list[tuple[str, str]]]:
@@ -376,7 +411,9 @@ def _entries(data_dir: Path) -> tuple[list[_Entry], list[tuple[str, str]]]:
             skipped.append((shown, f"cannot be inspected ({exc.strerror}); it was not read"))
             continue
         if stat.S_ISDIR(st.st_mode):
-            continue  # subfolders are not read
+            if p.name == RAW_DIR and not p.is_symlink():
+                _raw_entries(p, root, entries, skipped)
+            continue  # other subfolders are not read
         if not stat.S_ISREG(st.st_mode):
             skipped.append((shown, "not a regular file (a pipe, socket or device); it was not read"))
             continue
@@ -1047,6 +1084,9 @@ def load(data_dir: str | Path, *, marketplace: str | None = None) -> Dataset:
     snapshots: list[tuple[dict, str, str]] = []
     mtimes: dict[str, dt.date] = {}
     for entry in entries:
+        if entry.empty_kind:
+            files.append(SourceFile(entry.path.parent / entry.shown, entry.empty_kind, encoding="none"))
+            continue
         try:
             _read_entry(entry, files, tables, quarantines, snapshots, skipped)
         except MemoryError:

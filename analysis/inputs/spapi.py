@@ -106,7 +106,8 @@ class Timing:
     retry_seconds: float = 300.0
     first_backoff: float = 2.0
     max_backoff: float = 60.0
-    poll_seconds: float = 15.0
+    poll_seconds: float = 15.0  # the longest wait between two getReport calls
+    poll_first: float = 1.0  # the first wait; each next one doubles, up to poll_seconds
     poll_timeout: float = 1800.0
     http_timeout: float = 60.0
     sleep: Callable[[float], None] = time.sleep
@@ -553,14 +554,16 @@ class _Session:
         """getReport until DONE, CANCELLED or FATAL; None past `poll_timeout`."""
         t = self.timing
         deadline = t.clock() + t.poll_timeout
+        wait = min(t.poll_first, t.poll_seconds)
         while True:
             res = self.call(f"getReport {report_type}", lambda: self.client.get_report(report_id))
             report = dict(res.payload)
             if report.get("processingStatus") in ("DONE", "CANCELLED", "FATAL"):
                 return report
-            if t.clock() + t.poll_seconds > deadline:
+            if t.clock() + wait > deadline:
                 return None
-            t.sleep(t.poll_seconds)
+            t.sleep(wait)
+            wait = min(wait * 2, t.poll_seconds)  # small reports are ready in seconds, big ones take minutes
 
     def document(self, report_type: str, document_id: str) -> tuple[bytes, bytes]:
         """(bytes to store: gzip, the document itself). The pre-signed URL is asked for again on
