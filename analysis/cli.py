@@ -204,6 +204,15 @@ def _parser() -> argparse.ArgumentParser:
     pl_.add_argument("--endpoint", help="SP-API base URL (default: Amazon's for the marketplace's region)")
     pl_.add_argument("--token-url", help="LWA token URL (default: Amazon's)")
 
+    rc = sub.add_parser(
+        "reconcile", help="Amazon's counts (its V2 snapshot) against ours, each difference explained"
+    )
+    data_args(rc)
+    rc.add_argument(
+        "--as-of", type=_date, required=True, help="YYYY-MM-DD: the newest snapshot on or before it"
+    )
+    rc.add_argument("--format", choices=("text", "json"), default="text")
+
     r = sub.add_parser("report", help="render metrics-summary reports for one or more periods")
     r.add_argument(
         "--data",
@@ -502,6 +511,8 @@ def _run(args: argparse.Namespace) -> int:
         return 1 if data.quarantine.height else 0
     if args.command == "today":
         return _today(args, run)
+    if args.command == "reconcile":
+        return _reconcile(args, run)
     if args.command == "pull":
         return _pull(args)
     if args.command == "removals":
@@ -712,6 +723,40 @@ def _pull(args: argparse.Namespace) -> int:
     for o in result.failures:
         _err(f"warning: {o.line()}")
     return 0 if result.ok else 1
+
+
+def _reconcile(args: argparse.Namespace, run) -> int:
+    """Each count of Amazon's newest snapshot against ours over the same window, and why they differ."""
+    from analysis.inputs.marketplaces import marketplace_label
+    from analysis.insights import reconcile
+
+    data = _load(args, run, args.as_of)
+    rows = [
+        r
+        for r in reconcile.reconcile(data, args.as_of, run.metrics)
+        if not args.marketplace or r.marketplace_id == args.marketplace
+    ]
+    if not rows:
+        raise UsageError(
+            f"No Amazon performance report (V2 snapshot) dated on or before {args.as_of} with counts in "
+            f"{data.data_dir.name}: there is nothing to reconcile."
+        )
+    if args.format == "json":
+        _emit(
+            json.dumps({"asOf": args.as_of.isoformat(), "rows": [r.to_dict() for r in rows]}, indent=1),
+            None,
+            "json",
+        )
+        return 0
+    for r in rows:
+        same = "same" if r.difference == 0 else f"Amazon {r.difference:+,}"
+        _say(
+            f"{marketplace_label(r.marketplace_id)} {r.title} {r.part}: Amazon {r.amazon:,}, ours {r.ours:,} ({same}); "
+            f"window {r.window_from} to {r.window_to} ({r.window_source}), snapshot of {r.snapshot_day}"
+        )
+        for why in r.reasons:
+            _say(f"    - {why}")
+    return 0
 
 
 def _history(args: argparse.Namespace) -> int:

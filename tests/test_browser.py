@@ -61,7 +61,7 @@ def test_report_draws_every_chart_offline(browser, rendered):
     _, sample, _ = rendered
     page, requests, errors = _open(browser, sample.html.as_uri())
     charts = page.locator(".vega-chart").count()
-    assert charts == 4
+    assert charts == 5
     assert page.locator(".vega-chart svg.marks, .vega-chart canvas.marks").count() == charts
     for i in range(charts):  # each chart has drawn marks, not an empty frame
         assert (

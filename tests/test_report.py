@@ -59,7 +59,8 @@ def test_report_layout_and_content(sample_report):
     for label in ("Good", "Fair", "Poor"):
         assert f">{label}<" in html
     assert html.count("window.vegaEmbed") == 1  # the Vega bundle, once per page
-    assert html.count('vegaEmbed("#chart-') == 4  # ODR trend, a scorecard trend per marketplace, roll-off
+    # ODR trend, a scorecard trend per marketplace, Amazon's rates over its kept days, roll-off
+    assert html.count('vegaEmbed("#chart-') == 5
     for section in (
         "Customer Service Performance",
         "Shipping Performance",
@@ -137,7 +138,7 @@ def test_charts_draw_offline_in_chromium(sample_report):
         )  # fmt: skip
     dom = r.stdout
     charts = Path(sample_report.html).read_text(encoding="utf-8").count('vegaEmbed("#chart-')
-    assert len(re.findall(r'<(svg|canvas)[^>]*class="marks"', dom)) == charts == 4, r.stderr[-2000:]
+    assert len(re.findall(r'<(svg|canvas)[^>]*class="marks"', dom)) == charts == 5, r.stderr[-2000:]
     assert "Error loading script" not in dom
 
 

@@ -18,7 +18,7 @@ cells.append(
 from IPython.display import HTML, display
 
 from analysis import config
-from analysis.report import charts, context, defect_sections, render, sections, summary
+from analysis.report import amazon, charts, context, defect_sections, render, sections, summary
 
 warnings.filterwarnings("ignore")
 if not interactive:
@@ -40,6 +40,13 @@ cells.append(
 for mkt in ctx.marketplaces:
     display(HTML(sections.scorecard_html(ctx, mkt)))
     display(sections.metric_trend_chart(ctx, mkt, trend))""")
+)
+cells.append(nbf.v4.new_code_cell("display(HTML(amazon.amazon_history_html(ctx)))"))
+cells.append(
+    nbf.v4.new_code_cell("""amazon_chart = amazon.amazon_history_chart(ctx)
+if amazon_chart:
+    display(amazon_chart)
+display(HTML(amazon.warnings_html(ctx) + amazon.reconciliation_html(ctx)))""")
 )
 cells.append(nbf.v4.new_code_cell("display(HTML(defect_sections.spikes_html(ctx)))"))
 cells.append(nbf.v4.new_code_cell("display(HTML(defect_sections.what_caused_it_html(ctx)))"))
@@ -86,13 +93,17 @@ health.require_covered(data, day, run)
 {var} = {cls}(data, day, {args}interactive=interactive)"""
 
 
-def explorer_notebook(path: str, intro: str, module: str, cls: str, var: str, args: str) -> None:
-    """A thin notebook: parameters, one `analysis` explorer object, and its widget or static views."""
+def explorer_notebook(path: str, intro: str, usage: str, module: str, cls: str, var: str, args: str) -> None:
+    """A thin notebook: what it shows, how to use it live (hidden from rendered pages), parameters,
+    one `analysis` explorer object, and its widget or static views."""
     nb = nbf.v4.new_notebook()
     params = nbf.v4.new_code_cell(EXPLORER_PARAMETERS)
     params.metadata["tags"] = ["parameters"]
+    how = nbf.v4.new_markdown_cell(usage)
+    how.metadata["tags"] = ["report-hide"]
     nb.cells = [
         nbf.v4.new_markdown_cell(intro),
+        how,
         params,
         nbf.v4.new_code_cell(EXPLORER_SETUP.format(module=module, cls=cls, var=var, args=args)),
         nbf.v4.new_code_cell(f"display({var}.widget()) if interactive else {var}.show_static()"),
@@ -107,8 +118,13 @@ def explorer_notebook(path: str, intro: str, module: str, cls: str, var: str, ar
 explorer_notebook(
     "notebooks/defects_by_cause.ipynb",
     "# Defects by cause\n\nWhich orders, SKUs, carriers and causes drive the Order Defect Rate; which negative "
-    "feedback can be removed; and when each defect leaves the window. Change the controls to filter every view. "
-    "Under papermill (`interactive = False`) the same views are drawn once, statically.",
+    "feedback can be removed; when each defect leaves the window; and what the rate would be with another "
+    "target, window, volume or removal requests granted.",
+    "Run all cells, then click a bar (a cause, a SKU, a carrier) to filter the other charts and the orders "
+    "below them (double-click a chart to clear its selection), drag across the weekly chart to set the purchase "
+    "dates, and move the what-if sliders (target, window, daily volume, removal requests). Marketplace and "
+    "channel are dropdowns. Under papermill (`interactive = False`, `python -m analysis render`) the same views "
+    "are drawn once, statically, for the ODR window.",
     "explore.explorer",
     "Explorer",
     "explorer",
@@ -118,9 +134,11 @@ explorer_notebook(
     "notebooks/spike_detection.ipynb",
     "# Spike detection\n\nControl charts of the defects arriving each day against the account's own baseline at "
     "its volume, with the alarms of the GLR (moving-window likelihood ratio), CUSUM, p-chart, EWMA and Laney "
-    "detectors, and defects by order day beside their nowcast; pick a detector and its "
-    "sensitivity, and an alarm to see the defects behind it. Defaults and their measured performance: "
-    "the README's spike detection section.",
+    "detectors, the incidents, and defects by order day beside their nowcast. Defaults and their measured "
+    "performance: the README's spike detection section.",
+    "Run all cells, pick a series, a detector and its sensitivity, then click an alarm or an incident's band (or "
+    "drag across days) to list the defects behind it and what drove them. Under papermill (`interactive = "
+    "False`, `python -m analysis render`) every series is drawn with every detector's alarms.",
     "explore.spike_explorer",
     "SpikeExplorer",
     "spike_explorer",

@@ -5,8 +5,8 @@ For every metric the snapshot gives with counts, ours is computed over Amazon's 
 window (its `reportingDateRange`; without one, our window as of the snapshot's day, said so), part
 by part (orders, negative feedback, claims, chargebacks...). Then each difference gets the reasons
 we can find: a file we lack, Amazon's window reaching outside the exports' days, orders of the
-window not in our exports, feedback marked removed since, defects of the window dated after the
-snapshot."""
+window not in our exports, feedback marked removed since. Ours is counted as known at the end of
+the snapshot's day, so a defect that arrived later is no difference."""
 
 from __future__ import annotations
 
@@ -28,7 +28,22 @@ def _day(text: object) -> dt.date | None:
         return None
 
 
+def _days(obj: dict) -> int | None:
+    rng = obj.get("reportingDateRange") or {}
+    lo, hi = _day(rng.get("reportingDateFrom")), _day(rng.get("reportingDateTo"))
+    return (hi - lo).days + 1 if lo and hi and lo <= hi else None
+
+
 def _get(pm: dict, path: str) -> dict | None:
+    """Amazon's object of a metric id: a path ("orderDefectRate.afn"), or for the late shipment
+    rates the entry of `lateShipmentRateList` (or `lateShipmentRate`) whose window is that long;
+    an entry without dates cannot be told apart and is not used."""
+    if path.startswith("lateShipmentRate."):
+        days = int(path.split(".")[1].rstrip("d"))
+        cands = [o for o in pm.get("lateShipmentRateList") or [] if isinstance(o, dict)]
+        if isinstance(pm.get("lateShipmentRate"), dict):
+            cands.append(pm["lateShipmentRate"])
+        return next((o for o in cands if _days(o) == days), None)
     obj: object = pm
     for key in path.split("."):
         if not isinstance(obj, dict):
@@ -101,8 +116,10 @@ def reconcile(data: Dataset, as_of: dt.date, defs: tuple[m.MetricDef, ...]) -> l
             else:
                 lo, hi = md.window(snap_day)
                 source = "ours as of the snapshot's day (Amazon gives no dates)"
-            ours_md = dataclasses.replace(md, window_days=(hi - lo).days + 1, lag_days=0)
-            counts = m.evaluate(data, hi, (ours_md,)).filter(pl.col("marketplace_id") == mkt)
+            # Amazon's window, known on the snapshot's day (what Amazon knew when it counted)
+            known = max(snap_day, hi)
+            ours_md = dataclasses.replace(md, window_days=(hi - lo).days + 1, lag_days=(known - hi).days)
+            counts = m.evaluate(data, known, (ours_md,)).filter(pl.col("marketplace_id") == mkt)
             values = dict(zip(counts["numerator"].to_list(), counts["count"].to_list(), strict=True))
             den = int(counts["denominator"][0]) if counts.height else 0
             parts = [(md.denominator_key, den)] + [
@@ -201,47 +218,6 @@ def _explain(
                 f"{removed:,} negative feedback on orders of the window are marked removed in the feedback file; "
                 f"Amazon's snapshot of {snap_day} may predate their removal"
             )
-    if amazon < ours and snap_day < dt.date.max:
-        later = _defects_after(data, mkt, md, key, lo, hi, snap_day)
-        if later:
-            reasons.append(
-                f"{later:,} of our defects on orders of the window arrived after Amazon's snapshot of {snap_day}"
-            )
     if not reasons:
         reasons.append("not explained by the exports (Amazon may count by rules it does not publish)")
     return tuple(reasons)
-
-
-def _defects_after(
-    data: Dataset, mkt: str, md: m.MetricDef, key: str, lo: dt.date, hi: dt.date, snap_day: dt.date
-) -> int:
-    """Defects (of the kind `key` counts) on orders of the window dated after the snapshot's day."""
-    stamp = parsing.end_of_day(snap_day)
-    frames = []
-    if key in ("negativeFeedback", "orderWithDefects") and data.has("feedback"):
-        frames.append(
-            data.frame("feedback")
-            .filter(pl.col("rating") <= 2)
-            .select("order_id", pl.col("feedback_ts").alias("ts"))
-        )
-    if key in ("claims", "orderWithDefects") and data.has("claims"):
-        frames.append(data.frame("claims").select("order_id", pl.col("claim_ts").alias("ts")))
-    if key in ("chargebacks", "orderWithDefects") and data.has("chargebacks"):
-        frames.append(data.frame("chargebacks").select("order_id", pl.col("chargeback_ts").alias("ts")))
-    if not frames:
-        return 0
-    orders = (
-        data.frame("orders")
-        .filter(pl.col("marketplace_id") == mkt)
-        .group_by("order_id")
-        .agg(pl.col("purchase_ts").min())
-        .filter(pl.col("purchase_ts").dt.date().is_between(lo, hi))
-    )
-    return int(
-        pl.concat(frames)
-        .join(orders, on="order_id")
-        .filter(pl.col("ts") >= stamp)
-        .select(pl.col("order_id").n_unique())
-        .collect()
-        .item()
-    )
