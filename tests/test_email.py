@@ -8,6 +8,7 @@ import datetime as dt
 import email
 import email.policy
 import os
+import re
 import shutil
 import socket
 import subprocess
@@ -170,3 +171,32 @@ def test_refused_connection_is_one_line(sample_dir, tmp_path):
     assert out.returncode == 2
     lines = out.stderr.strip().splitlines()
     assert len(lines) == 1 and f"No SMTP server at 127.0.0.1:{port}" in lines[0], out.stderr
+
+
+def test_email_settings_from_toml(tmp_path):
+    """[email] gives recipients and the server; credentials in a file are refused, bad values named."""
+    from analysis.errors import SettingsError
+    from analysis.metrics import settings
+
+    ok = tmp_path / "ok.toml"
+    ok.write_text('[email]\nto = ["ops@acme.example", "owner@acme.example"]\nsmtp_host = "mail.acme.example"\n'
+                  'smtp_port = 587\nsecurity = "starttls"\n')  # fmt: skip
+    run = settings.build(ok)
+    assert run.email.to == ("ops@acme.example", "owner@acme.example")
+    assert (run.email.smtp_host, run.email.smtp_port, run.email.security) == (
+        "mail.acme.example",
+        587,
+        "starttls",
+    )
+    assert "email" not in run.to_dict()  # a report's notebook never keeps the recipients
+    for body, words in (
+        ('[email]\npassword = "x"\n', "credentials are never read from a file"),
+        ('[email]\nto = "not-an-address"\n', "[email] to must be a list of e-mail addresses"),
+        ("[email]\nsmtp_port = 70000\n", "smtp_port = 70000 is not a port number"),
+        ('[email]\nsecurity = "tls"\n', "use one of none, starttls, ssl"),
+    ):
+        bad = tmp_path / "bad.toml"
+        bad.write_text(body)
+        with pytest.raises(SettingsError, match=re.escape(words)) as e:
+            settings.build(bad)
+        assert str(e.value).startswith(str(bad))
