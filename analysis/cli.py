@@ -213,6 +213,18 @@ def _parser() -> argparse.ArgumentParser:
     )
     rc.add_argument("--format", choices=("text", "json"), default="text")
 
+    rn = sub.add_parser("render", help="execute any notebook of notebooks/ and export it as offline HTML")
+    rn.add_argument(
+        "notebook",
+        help="a notebook of notebooks/ (defects_by_cause, spike_detection, metrics_summary) or a path",
+    )
+    rn.add_argument(
+        "--data", type=Path, help="folder of Seller Central exports (default: the sample account)"
+    )
+    rn.add_argument("--as-of", type=_date, help="YYYY-MM-DD (default: each notebook's own)")
+    rn.add_argument("--out", type=Path, help="the HTML file to write (default: reports/<account>/notebooks/)")
+    settings_args(rn)
+
     r = sub.add_parser("report", help="render metrics-summary reports for one or more periods")
     r.add_argument(
         "--data",
@@ -511,6 +523,14 @@ def _run(args: argparse.Namespace) -> int:
         return 1 if data.quarantine.height else 0
     if args.command == "today":
         return _today(args, run)
+    if args.command == "render":
+        from analysis.report.notebooks import render_notebook
+
+        if args.data is None:
+            args.data = config.SAMPLE_DIR
+        path = render_notebook(args.notebook, args.data, run, args.as_of, args.out)
+        _say(f"wrote {path}")
+        return 0
     if args.command == "reconcile":
         return _reconcile(args, run)
     if args.command == "pull":

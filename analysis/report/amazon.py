@@ -75,7 +75,14 @@ def amazon_series(ctx: ReportContext) -> pl.DataFrame:
             )
         ]
     )
-    return df.join(ours, on=["day", "marketplace_id", "metric"], how="left")
+    order = {k: i for i, k in enumerate([*SHOWN, "ahrScore"])}
+    # a stable order: the report must be byte-identical for the same inputs
+    return (
+        df.join(ours, on=["day", "marketplace_id", "metric"], how="left")
+        .with_columns(pl.col("metric").replace_strict(order, return_dtype=pl.Int32).alias("_o"))
+        .sort("day", "marketplace_id", "_o")
+        .drop("_o")
+    )
 
 
 def amazon_history_html(ctx: ReportContext) -> str:
