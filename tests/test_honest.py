@@ -422,3 +422,18 @@ def test_defect_rows_say_data_missing_only_for_their_marketplace(account):
     assert out.returncode == 0, out.stderr
     rows = {r["order_id"]: r["data_missing"] for r in json.loads(out.stdout)}
     assert rows == {"111-0000000-0000001": "", "302-0000000-0000002": "feedback"}
+
+
+def test_one_order_id_in_two_marketplaces_is_two_orders(account):
+    """The readers keep an order id found in two marketplaces twice; the metrics count it once in
+    each (it was merged into the first marketplace, which lost an order)."""
+    from conftest import cover_until
+
+    account.order("111-0000000-0000001", "2026-05-01", market="Amazon.com")
+    account.order("111-0000000-0000001", "2026-05-01", market="Amazon.co.uk")
+    data_dir = cover_until(account.write(), dt.date(2026, 6, 30))
+    doc = health.account_health(data_dir, dt.date(2026, 6, 30), Settings()).document
+    counts = {
+        pm["marketplaceId"]: pm["orderDefectRate"]["afn"]["orderCount"] for pm in doc["performanceMetrics"]
+    }
+    assert counts["ATVPDKIKX0DER"] == 1 and counts["A1F83G8C2ARO7P"] == 1

@@ -39,9 +39,9 @@ def _order_channels(data: Dataset) -> pl.LazyFrame:
     """One row per order and channel (an order with items in both channels is in both)."""
     return (
         data.frame("orders")
-        .group_by("order_id", "channel")
+        # an order id in two marketplaces is two orders (the readers keep both)
+        .group_by("order_id", "channel", "marketplace_id")
         .agg(
-            pl.col("marketplace_id").first(),
             pl.col("purchase_ts").min(),
             pl.col("last_updated_ts").max(),
             pl.col("order_status").first(),
@@ -58,9 +58,8 @@ def _orders(data: Dataset) -> pl.LazyFrame:
     """One row per order whatever its channels (for metrics over both channels)."""
     return (
         data.frame("orders")
-        .group_by("order_id")
+        .group_by("order_id", "marketplace_id")
         .agg(
-            pl.col("marketplace_id").first(),
             pl.col("purchase_ts").min(),
             pl.col("order_status").first(),
             pl.col("is_business_order").any(),
