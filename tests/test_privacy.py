@@ -9,7 +9,6 @@ import datetime as dt
 import json
 import subprocess
 import sys
-import time
 
 import polars as pl
 import pytest
@@ -66,25 +65,6 @@ def test_mask_hides_what_was_put_anywhere(before, secret, after):
     out = safety.mask(text)
     assert secret not in out
     assert pl.DataFrame({"c": [text]}).select(safety.mask_expr(pl.col("c")))["c"][0] == out
-
-
-@pytest.mark.parametrize(
-    "text", ["x" * 300_000, "a@" * 150_000, "1 " * 150_000, "1-" * 150_000, "ab.c@" * 60_000]
-)
-def test_mask_time_is_linear(text):
-    """Patterns on buyer text are linear: 300 KB of the worst shapes found takes well under a
-    second (the quadratic pattern this replaced took 21 s at 100 KB)."""
-    t = time.perf_counter()
-    safety.mask(text)
-    safety.personal_data(text)
-    small = time.perf_counter() - t
-    # ratio against a text 10 times shorter: linear gives ~10, quadratic ~100
-    t = time.perf_counter()
-    for _ in range(10):
-        safety.mask(text[: len(text) // 10])
-        safety.personal_data(text[: len(text) // 10])
-    tenth = time.perf_counter() - t
-    assert small < 4 * tenth + 0.05, (small, tenth)
 
 
 def test_csv_cells_cannot_run():
