@@ -9,8 +9,10 @@ from __future__ import annotations
 import argparse
 import datetime as dt
 import json
+import os
 import re
 import sys
+import warnings
 from pathlib import Path
 
 from analysis import config
@@ -33,6 +35,13 @@ def _date(text: str) -> dt.date:
         ) from exc
 
 
+def _folder(text: str) -> Path:
+    """A folder argument: an empty one would silently mean the current folder."""
+    if not text.strip():
+        raise argparse.ArgumentTypeError("give a folder (the empty name would mean the current folder)")
+    return Path(text)
+
+
 class _Parser(argparse.ArgumentParser):
     """argparse, with what it echoes of the arguments made safe for the terminal."""
 
@@ -43,10 +52,21 @@ class _Parser(argparse.ArgumentParser):
 def _parser() -> argparse.ArgumentParser:
     p = _Parser(prog="python -m analysis", description="Amazon seller Account Health from the raw exports.")
     p.add_argument("--debug", action="store_true", help="show Python tracebacks")
-    # --debug is accepted after the command too (SUPPRESS keeps the top-level value when absent)
+    cache_help = (
+        "folder of the on-disk cache of typed rows (default $AH_CACHE_DIR, else "
+        "$XDG_CACHE_HOME/amazon-account-health or ~/.cache/amazon-account-health)"
+    )
+    p.add_argument("--cache-dir", type=_folder, help=cache_help)
+    p.add_argument("--no-cache", action="store_true", help="read every file; write no cache")
+    # --debug and the cache options are accepted after the command too (SUPPRESS keeps the
+    # top-level value when absent)
     debug = _Parser(add_help=False)
     debug.add_argument(
         "--debug", action="store_true", default=argparse.SUPPRESS, help="show Python tracebacks"
+    )
+    debug.add_argument("--cache-dir", type=_folder, default=argparse.SUPPRESS, help=cache_help)
+    debug.add_argument(
+        "--no-cache", action="store_true", default=argparse.SUPPRESS, help="read every file; write no cache"
     )
     sub = p.add_subparsers(dest="command", required=True)
     _add = sub.add_parser
@@ -87,6 +107,16 @@ def _parser() -> argparse.ArgumentParser:
             "feedback whose order is unknown is taken as its",
         )
         settings_args(sp)
+
+    def period_args(sp: argparse.ArgumentParser, default: str) -> argparse._MutuallyExclusiveGroup:
+        """--week, --month or --as-of: one period, the same words in every command."""
+        group = sp.add_mutually_exclusive_group()
+        group.add_argument("--week", help=f"ISO week YYYY-Www, e.g. 2026-W46 (default: {default})")
+        group.add_argument("--month", help="calendar month YYYY-MM, e.g. 2026-10")
+        group.add_argument(
+            "--as-of", dest="as_of", type=_date, help="one day YYYY-MM-DD: the 7 days ending on it"
+        )
+        return group
 
     mt = sub.add_parser("metrics", help="print the Account Health JSON document for one day")
     data_args(mt)
@@ -158,12 +188,7 @@ def _parser() -> argparse.ArgumentParser:
     em.add_argument(
         "--data", type=Path, help="folder of Seller Central exports (default: the sample account)"
     )
-    eperiod = em.add_mutually_exclusive_group()
-    eperiod.add_argument("--week", help="ISO week YYYY-Www (default: the latest complete week)")
-    eperiod.add_argument("--month", help="calendar month YYYY-MM")
-    eperiod.add_argument(
-        "--as-of", dest="as_of", type=_date, help="one day YYYY-MM-DD: the 7 days ending on it"
-    )
+    period_args(em, "the latest complete week")
     em.add_argument(
         "--account", help="account name for the subject and header (default: the data folder's name)"
     )
@@ -231,12 +256,7 @@ def _parser() -> argparse.ArgumentParser:
         type=Path,
         help="folder of Seller Central exports (default: the sample account, data/sample)",
     )
-    period = r.add_mutually_exclusive_group()
-    period.add_argument("--week", help="ISO week YYYY-Www, e.g. 2026-W46 (default: the latest complete week)")
-    period.add_argument("--month", help="calendar month YYYY-MM, e.g. 2026-10")
-    period.add_argument(
-        "--as-of", dest="as_of", type=_date, help="one day YYYY-MM-DD: the 7 days ending on it"
-    )
+    period = period_args(r, "the latest complete week")
     period.add_argument(
         "--from", dest="first", type=_date, help="YYYY-MM-DD, with --to and --every: every period in a range"
     )
@@ -260,12 +280,48 @@ def _parser() -> argparse.ArgumentParser:
         help="folder of reports (default: reports/): <account>/<period>/ and index.html are written inside it",
     )
     settings_args(r)
+
+    fl = sub.add_parser(
+        "fleet", help="every account of an accounts file in one run (on Dask): fleet.json and one page"
+    )
+    fl.add_argument(
+        "--accounts",
+        type=Path,
+        required=True,
+        help="TOML file of [[account]] tables: name, data, optional config and recipients",
+    )
+    period_args(fl, "each account's latest complete week")
+    where = fl.add_mutually_exclusive_group()
+    where.add_argument(
+        "--scheduler", help="address of a running Dask scheduler (tcp://HOST:8786) instead of a local cluster"
+    )
+    where.add_argument(
+        "--workers", type=int, help="worker processes of the local cluster (default: one per core)"
+    )
+    fl.add_argument("--reports", action="store_true", help="render each account's report too")
+    fl.add_argument(
+        "--email", action="store_true", help="send each account's e-mail to its recipients (SMTP as `email`)"
+    )
+    fl.add_argument("--dashboard", action="store_true", help="print the Dask dashboard's address")
+    fl.add_argument(
+        "--out",
+        type=Path,
+        default=config.REPORTS_DIR,
+        help="folder of reports (default: reports/): fleet/<period>/ and each account's reports inside it",
+    )
+    fl.add_argument(
+        "--allow-incomplete",
+        action="store_true",
+        help="compute a period after an account's newest order day (marked incomplete)",
+    )
     return p
 
 
 def main(argv: list[str] | None = None) -> int:
     args = _parser().parse_args(argv)
     from analysis.errors import AnalysisError
+
+    _cache_environment(args)
 
     try:
         return _run(args)
@@ -282,6 +338,27 @@ def main(argv: list[str] | None = None) -> int:
             "run again with --debug for the traceback and report it."
         )
         return 3
+
+
+def _cache_environment(args: argparse.Namespace) -> None:
+    """--cache-dir and --no-cache hold for the whole run: set in the environment, they reach the
+    readers of this process and of every kernel and worker it starts."""
+    from analysis.inputs import cache
+
+    if args.cache_dir is not None:
+        os.environ[cache.CACHE_ENV] = str(Path(args.cache_dir).absolute())
+    if args.no_cache:
+        os.environ[cache.SWITCH_ENV] = "off"
+    shown = warnings.showwarning
+
+    def show(message, category, filename, lineno, file=None, line=None) -> None:
+        """The cache's notes (rebuilt when damaged, not writable) as one plain line."""
+        if issubclass(category, cache.CacheWarning):
+            _err(f"warning: {message}")
+        else:
+            shown(message, category, filename, lineno, file, line)
+
+    warnings.showwarning = show
 
 
 def _say(text: object) -> None:
@@ -541,7 +618,34 @@ def _run(args: argparse.Namespace) -> int:
         return _email(args, run)
     if args.command == "report":
         return _report(args, run)
+    if args.command == "fleet":
+        return _fleet(args)
     raise AssertionError(args.command)
+
+
+def _fleet(args: argparse.Namespace) -> int:
+    """Every account of the accounts file; exit 1 when an account failed (after writing all)."""
+    from analysis.fleet import run as fleet
+
+    period = args.week or args.month
+    res = fleet.run(
+        args.accounts,
+        period=period,
+        as_of=args.as_of,
+        scheduler=args.scheduler,
+        workers=args.workers,
+        reports=args.reports,
+        email=args.email,
+        out_root=args.out,
+        dashboard=args.dashboard,
+        allow_incomplete=args.allow_incomplete,
+        say=_err,
+    )
+    ok = len(res.rows) - len(res.failed)
+    _say(f"{ok} of {len(res.rows)} accounts computed in {res.seconds:.0f} s: {res.page_path}")
+    for row in res.failed:
+        _err(f"failed: {row['name']}: {row.get('error', '')}")
+    return res.exit_code
 
 
 def _report(args: argparse.Namespace, run) -> int:

@@ -136,4 +136,11 @@ def folder_name(name: str, what: str) -> str:
             f"{what} '{shown}' cannot be a folder name: use letters, digits, spaces, '-', '_', '#' "
             "(no '/', '\\', leading '.', or control characters)."
         )
+    if any(unicodedata.category(c) in ("Cc", "Cf") for c in name):
+        # invisible or direction-changing characters: "Shop \u202egnp.exe" shows as "Shop exe.png",
+        # and "Zero\u200bWidth" looks like "ZeroWidth"
+        raise UsageError(
+            f"{what} '{shown}' holds an invisible or direction-changing character; "
+            "use letters, digits, spaces, '-', '_', '#'."
+        )
     return name

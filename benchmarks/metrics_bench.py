@@ -4,7 +4,8 @@
     .venv/bin/python benchmarks/metrics_bench.py --large    # 10,000,000 order items
 
 Prints each step's seconds and its ratio to the baseline (a plain `pl.scan_csv` of every file,
-all columns as text, collected), so the figures compare across machines.
+all columns as text, collected), so the figures compare across machines. The on-disk cache is off
+here (this measures reading the files); benchmarks/peer_bench.py measures the command with it.
 """
 
 from __future__ import annotations
@@ -165,7 +166,9 @@ def main() -> None:
         size = sum(p.stat().st_size for p in folder.iterdir()) / 1e6
         print(f"{'files':<42} {size:8.1f} MB")
         rows, base = timed("baseline: bare polars scan of every file", lambda: baseline(folder))
-        data, _ = timed("ingestion (read, type, validate, merge)", lambda: sources.load(folder), base)
+        data, _ = timed(
+            "ingestion (read, type, validate, merge)", lambda: sources.load(folder, use_cache=False), base
+        )
         data.frames = {
             k: v.collect().lazy() for k, v in data.frames.items()
         }  # materialise once, like a cache

@@ -3,13 +3,84 @@
 from __future__ import annotations
 
 import csv
+import os
 import shutil
+import socket
+import tempfile
 from pathlib import Path
 
 import pytest
 
 from analysis import config
 from analysis.inputs.sample import FEEDBACK_HEADER, ORDERS_HEADER
+
+_CACHE_TMP: list[str] = []
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    """Every run of the suite (and every process it starts) keeps its on-disk cache in a folder
+    of its own, never in the user's cache folder."""
+    _CACHE_TMP.append(tempfile.mkdtemp(prefix="ah-test-cache-"))
+    os.environ["AH_CACHE_DIR"] = _CACHE_TMP[0]
+
+
+def pytest_unconfigure(config: pytest.Config) -> None:
+    for folder in _CACHE_TMP:
+        shutil.rmtree(folder, ignore_errors=True)
+
+
+def launch_chromium(host_rules: str = "MAP * ~NOTFOUND"):
+    """Debian's Chromium, headless, every host unreachable unless `host_rules` says otherwise: a
+    context manager giving the browser (skips the test when Chromium or Playwright is absent)."""
+    import contextlib
+
+    chromium = shutil.which("chromium")
+    if chromium is None:
+        pytest.skip("Debian's chromium is not installed (apt-get install chromium)")
+    playwright = pytest.importorskip("playwright.sync_api")
+
+    @contextlib.contextmanager
+    def launched():
+        with playwright.sync_playwright() as p:
+            b = p.chromium.launch(
+                executable_path=chromium,
+                args=[
+                    "--no-sandbox",
+                    "--disable-gpu",
+                    "--disable-background-networking",
+                    f"--host-resolver-rules={host_rules}",
+                ],
+            )
+            try:
+                yield b
+            finally:
+                b.close()
+
+    return launched()
+
+
+@pytest.fixture(scope="module")
+def browser():
+    """One headless Chromium per test module, with no network."""
+    with launch_chromium() as b:
+        yield b
+
+
+class Inbox:
+    """An aiosmtpd handler keeping every message it receives: (sender, recipients, bytes)."""
+
+    def __init__(self) -> None:
+        self.messages: list[tuple[str, list[str], bytes]] = []
+
+    async def handle_DATA(self, server, session, envelope):  # noqa: N802 (aiosmtpd's name)
+        self.messages.append((envelope.mail_from, list(envelope.rcpt_tos), envelope.original_content))
+        return "250 Message accepted for delivery"
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
 
 
 class Account:

@@ -1,32 +1,10 @@
 """The reports in a real browser: Debian's Chromium, headless, every host unreachable."""
 
-import shutil
-
 import pytest
 
 from analysis import config
 
 pytestmark = pytest.mark.browser
-CHROMIUM = shutil.which("chromium")
-playwright = pytest.importorskip("playwright.sync_api")
-
-
-@pytest.fixture(scope="module")
-def browser():
-    if CHROMIUM is None:
-        pytest.skip("Debian's chromium is not installed (apt-get install chromium)")
-    with playwright.sync_playwright() as p:
-        b = p.chromium.launch(
-            executable_path=CHROMIUM,
-            args=[
-                "--no-sandbox",
-                "--disable-gpu",
-                "--disable-background-networking",
-                "--host-resolver-rules=MAP * ~NOTFOUND",
-            ],
-        )
-        yield b
-        b.close()
 
 
 @pytest.fixture(scope="module")

@@ -10,7 +10,6 @@ import email.policy
 import os
 import re
 import shutil
-import socket
 import subprocess
 import sys
 from pathlib import Path
@@ -18,6 +17,7 @@ from pathlib import Path
 import pytest
 from aiosmtpd.controller import Controller
 from aiosmtpd.smtp import AuthResult
+from conftest import Inbox, free_port
 
 from analysis import wording
 from analysis.metrics import health
@@ -27,21 +27,6 @@ pytestmark = pytest.mark.notebooks  # renders a report (papermill) for the attac
 
 HOSTILE = '<script>alert("x")</script><img src=x onerror=alert(1)> =cmd|calc'
 USER, PASSWORD = "reporter", "s3cret-pass"
-
-
-class Inbox:
-    def __init__(self) -> None:
-        self.messages: list[tuple[str, list[str], bytes]] = []
-
-    async def handle_DATA(self, server, session, envelope):  # noqa: N802 (aiosmtpd's name)
-        self.messages.append((envelope.mail_from, list(envelope.rcpt_tos), envelope.original_content))
-        return "250 Message accepted for delivery"
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 def _auth(server, session, envelope, mechanism, auth_data):
@@ -55,7 +40,7 @@ def smtp_server():
     ctl = Controller(
         inbox,
         hostname="127.0.0.1",
-        port=_free_port(),
+        port=free_port(),
         authenticator=_auth,
         auth_require_tls=False,
         auth_required=True,
@@ -166,7 +151,7 @@ def test_rejected_credentials_are_one_line(smtp_server, sample_dir, tmp_path):
 
 
 def test_refused_connection_is_one_line(sample_dir, tmp_path):
-    port = _free_port()  # nothing listens there
+    port = free_port()  # nothing listens there
     out = _email(sample_dir, port)
     assert out.returncode == 2
     lines = out.stderr.strip().splitlines()

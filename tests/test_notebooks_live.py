@@ -23,12 +23,11 @@ import urllib.request
 from pathlib import Path
 
 import pytest
+from conftest import launch_chromium
 
 from analysis import config
 
 pytestmark = pytest.mark.browser
-CHROMIUM = shutil.which("chromium")
-playwright = pytest.importorskip("playwright.sync_api")
 pytest.importorskip("anywidget")  # Altair's JupyterChart
 SHOTS = Path("/tmp")
 START_S, RUN_S, CLICK_S = 60, 150, 45  # generous: a cold kernel imports polars, altair, scipy
@@ -141,20 +140,9 @@ def lab(tmp_path_factory):
 
 @pytest.fixture(scope="module")
 def browser():
-    if CHROMIUM is None:
-        pytest.skip("Debian's chromium is not installed (apt-get install chromium)")
-    with playwright.sync_playwright() as p:
-        b = p.chromium.launch(
-            executable_path=CHROMIUM,
-            args=[
-                "--no-sandbox",
-                "--disable-gpu",
-                "--disable-background-networking",
-                "--host-resolver-rules=MAP * ~NOTFOUND, EXCLUDE 127.0.0.1",
-            ],
-        )
+    """Chromium with no network but the JupyterLab server on 127.0.0.1."""
+    with launch_chromium("MAP * ~NOTFOUND, EXCLUDE 127.0.0.1") as b:
         yield b
-        b.close()
 
 
 def _run_all(browser, lab, name: str):

@@ -110,6 +110,9 @@ def test_folder_names_accepted(name):
         ("   ", "is empty"),
         ("x" * 101, "longer than 100 characters"),
         (b"caf\xe9".decode("utf-8", "surrogateescape"), "cannot be a folder name"),
+        ("Shop \u202egnp.exe", "invisible or direction-changing"),  # shows as "Shop exe.png"
+        ("Zero\u200bWidth", "invisible or direction-changing"),  # looks like "ZeroWidth"
+        ("x\u0085y", "invisible or direction-changing"),  # a C1 control
     ],
 )
 def test_folder_names_refused(name, words):

@@ -53,6 +53,11 @@ def standin(monkeypatch, tmp_path):
     config = tmp_path / "sp-api-config"
     config.mkdir()
     monkeypatch.setenv("PYTHON-SP-APIDIR", str(config))  # python-amazon-sp-api's credentials.yml folder
+    # the library keeps access tokens per process, keyed by the login URL: a stand-in of an earlier
+    # test on the same (reused) port would hand this one its token, and no login would be seen
+    from sp_api.auth import access_token_client
+
+    access_token_client.cache.clear()
     with StandIn() as st:
         for k, v in st.env().items():
             monkeypatch.setenv(k, v)

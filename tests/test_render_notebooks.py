@@ -8,7 +8,6 @@ from __future__ import annotations
 import datetime as dt
 import json
 import re
-import shutil
 
 import pytest
 
@@ -18,7 +17,6 @@ from analysis.metrics.settings import Settings
 from analysis.report.notebooks import find_notebook, render_notebook
 
 pytestmark = pytest.mark.notebooks
-CHROMIUM = shutil.which("chromium")
 AS_OF = dt.date(2026, 11, 15)
 NOTEBOOKS = ["defects_by_cause", "spike_detection", "metrics_summary"]
 ORDER_ID = re.compile(r"\b\d{3}-\d{7}-\d{7}\b")
@@ -38,25 +36,6 @@ def rendered(tmp_path_factory):
         )
         for name in NOTEBOOKS
     }
-
-
-@pytest.fixture(scope="module")
-def browser():
-    if CHROMIUM is None:
-        pytest.skip("Debian's chromium is not installed (apt-get install chromium)")
-    playwright = pytest.importorskip("playwright.sync_api")
-    with playwright.sync_playwright() as p:
-        b = p.chromium.launch(
-            executable_path=CHROMIUM,
-            args=[
-                "--no-sandbox",
-                "--disable-gpu",
-                "--disable-background-networking",
-                "--host-resolver-rules=MAP * ~NOTFOUND",
-            ],
-        )
-        yield b
-        b.close()
 
 
 def _open(browser, path):

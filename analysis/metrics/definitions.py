@@ -5,6 +5,7 @@ same window code, for one as-of day (`evaluate`) or every day of a range in one 
 from __future__ import annotations
 
 import datetime as dt
+import functools
 from dataclasses import dataclass, replace
 
 import polars as pl
@@ -288,8 +289,9 @@ def missing_inputs(md: MetricDef, has, channels: set[str]) -> list[str]:
 
 
 def _units(data: Dataset, m: MetricDef, cache: dict[str, pl.LazyFrame]) -> pl.LazyFrame:
+    """The metric's population (stored types, computed once per dataset), of its channel."""
     if m.population not in cache:
-        cache[m.population] = populations.POPULATIONS[m.population](data)
+        cache[m.population] = populations.units(data, m.population)
     lf = cache[m.population]
     return lf.filter(pl.col("channel") == m.channel) if m.channel else lf
 
@@ -305,6 +307,10 @@ def evaluate(data: Dataset, as_of: dt.date, metrics: tuple[MetricDef, ...] = MET
     denominator.
     """
     end = parsing.end_of_day(as_of)
+    needed = {m.population for m in metrics}
+    if "late_shipments" in needed and data.has("shipments"):
+        needed.add(populations.MFN_WITHOUT_SHIPMENTS)  # the note beside the LSR
+    populations.prepare(data, needed)
     cache: dict[str, pl.LazyFrame] = {}
     frames = []
     for m in metrics:
@@ -333,7 +339,10 @@ def evaluate(data: Dataset, as_of: dt.date, metrics: tuple[MetricDef, ...] = MET
                 pl.lit(last).alias("window_to"),
             )
         )
-    out = pl.concat([f.collect() for f in frames], how="diagonal_relaxed") if frames else pl.DataFrame()
+    collected = [
+        f.with_columns(pl.col("marketplace_id").cast(pl.String)) for f in pl.collect_all(frames)
+    ]  # the windows of every metric, read in one go
+    out = pl.concat(collected, how="diagonal_relaxed") if collected else pl.DataFrame()
     return _tidy(out)
 
 
@@ -371,10 +380,20 @@ def history(
     events that a cumulative sum per (marketplace, metric, numerator) turns into daily counts.
     """
     days = pl.date_range(first_day, last_day, "1d", eager=True).alias("as_of")
+    populations.prepare(data, {m.population for m in metrics})
     cache: dict[str, pl.LazyFrame] = {}
     frames = []
+    dailies: list[tuple[MetricDef, pl.LazyFrame]] = []
     for m in metrics:
-        units = _units(data, m, cache)
+        every = _units(data, m, cache)
+        # only units whose window days meet the range can count (the stored units are sorted by
+        # anchor day, so the others are not even read)
+        units = every.filter(
+            pl.col("anchor_day").is_between(
+                first_day - dt.timedelta(days=m.lag_days + m.window_days - 1),
+                last_day - dt.timedelta(days=m.lag_days),
+            )
+        )
         lo = pl.col("anchor_day") + pl.duration(days=m.lag_days)
         hi = pl.col("anchor_day") + pl.duration(days=m.lag_days + m.window_days - 1)
         t_in_day = pl.col("t_in").dt.date()
@@ -404,6 +423,9 @@ def history(
             pl.concat(spans)
             .filter(pl.col("lo") <= pl.col("hi"))
             .filter((pl.col("hi") >= first_day) & (pl.col("lo") <= last_day))
+            # units with the same days add up first: a few thousand spans instead of millions
+            .group_by("marketplace_id", "numerator", "lo", "hi")
+            .agg(pl.col("weight").sum())
         )
         events = (
             pl.concat(
@@ -425,8 +447,10 @@ def history(
             .group_by("marketplace_id", "numerator", "as_of")
             .agg(pl.col("delta").sum())
         )
-        keys = pl.concat([units.select("marketplace_id").unique()]).join(
-            pl.LazyFrame({"numerator": ["denominator", *_numerator_names(m)]}), how="cross"
+        keys = (
+            every.select("marketplace_id")
+            .unique()
+            .join(pl.LazyFrame({"numerator": ["denominator", *_numerator_names(m)]}), how="cross")
         )
         grid = keys.join(days.to_frame().lazy(), how="cross")
         daily = (
@@ -436,7 +460,11 @@ def history(
             .with_columns(pl.col("delta").cum_sum().over("marketplace_id", "numerator").alias("value"))
         )
         # Spans that began before the range enter at first_day, so the cumulative sum is complete.
-        collected = daily.collect()
+        dailies.append((m, daily))
+    for m, collected in zip(
+        [m for m, _ in dailies], pl.collect_all([d for _, d in dailies]), strict=True
+    ):  # every metric's days computed in one go (in parallel)
+        collected = collected.with_columns(pl.col("marketplace_id").cast(pl.String))
         if collected.is_empty():
             continue
         wide = collected.pivot(on="numerator", index=["marketplace_id", "as_of"], values="value")
@@ -485,6 +513,49 @@ SCORECARD_SCHEMA = {
 }
 
 
+@functools.lru_cache(maxsize=65536)
+def _judged(num: int, den: int, target: float, condition: str, p_value: float | None) -> dict:
+    """`stats.judge` of one row, with its p-value computed beforehand for many rows at once
+    (`_p_values`: the same `binom.sf` per element)."""
+    plain = stats.status(num, den, target, condition)
+    if plain in ("NONE", "GOOD"):
+        adjusted = plain
+    else:
+        adjusted = "BAD" if p_value is not None and p_value < stats.SIGNIFICANCE else "AT_RISK"
+    return {
+        "rate": num / den if den else 0.0,
+        "status": plain,
+        "volumeAdjustedStatus": adjusted,
+        "pValue": p_value,
+        "rateInterval": stats.wilson_interval(num, den),
+    }
+
+
+def _p_values(nums: list[int], dens: list[int], targets: list[float], conditions: list[str]) -> list:
+    """`stats.p_value` of every row: one vectorised `binom.sf` (element by element the same
+    function, so the same numbers)."""
+    import numpy as np
+    from scipy.stats import binom
+
+    out: list[float | None] = [None] * len(nums)
+    ks, ns, ps, at = [], [], [], []
+    for i, (k, n, t, c) in enumerate(zip(nums, dens, targets, conditions, strict=True)):
+        if n == 0:
+            continue
+        k, p = (k, t) if c == stats.LESS_THAN else (n - k, 1.0 - t)
+        if k <= 0:
+            out[i] = 1.0
+            continue
+        ks.append(k - 1)
+        ns.append(n)
+        ps.append(p)
+        at.append(i)
+    if at:
+        for i, v in zip(at, binom.sf(np.array(ks), np.array(ns), np.array(ps)), strict=True):
+            out[i] = float(v)
+    return out
+
+
 def scorecard(counts: pl.DataFrame, metrics: tuple[MetricDef, ...] = METRICS) -> pl.DataFrame:
     """Rate and status per marketplace and metric from `evaluate` or `history` counts."""
     rows = []
@@ -492,12 +563,26 @@ def scorecard(counts: pl.DataFrame, metrics: tuple[MetricDef, ...] = METRICS) ->
     key_cols = [
         c for c in ("as_of", "marketplace_id", "metric", "window_from", "window_to") if c in counts.columns
     ]
-    for key, grp in counts.group_by(key_cols, maintain_order=True):
-        rec = dict(zip(key_cols, key, strict=True))
-        m = by_id[rec["metric"]]
-        num = int(grp.filter(pl.col("numerator") == m.numerator)["count"].sum())
-        den = int(grp["denominator"][0])
-        j = stats.judge(num, den, m.target, m.condition)
+    main = pl.DataFrame(
+        {"metric": [m.id for m in metrics], "__main": [m.numerator for m in metrics]},
+        schema={"metric": pl.String, "__main": pl.String},
+    )
+    per_key = (
+        counts.join(main, on="metric", how="left")
+        .group_by(key_cols, maintain_order=True)
+        .agg(
+            pl.col("count").filter(pl.col("numerator") == pl.col("__main")).sum().alias("__num"),
+            pl.col("denominator").first().alias("__den"),
+        )
+    )
+    keyed = list(per_key.iter_rows(named=True))
+    nums = [int(r["__num"] or 0) for r in keyed]
+    dens = [int(r["__den"]) for r in keyed]
+    defs_of = [by_id[r["metric"]] for r in keyed]
+    p_values = _p_values(nums, dens, [m.target for m in defs_of], [m.condition for m in defs_of])
+    for row, num, den, m, pv in zip(keyed, nums, dens, defs_of, p_values, strict=True):
+        rec = {c: row[c] for c in key_cols}
+        j = _judged(num, den, m.target, m.condition, pv)
         iv = j["rateInterval"] or {}
         rows.append(
             {

@@ -98,7 +98,7 @@ def newest_order_day(data: sources.Dataset) -> dt.date:
     """The newest purchase day of the orders: the last day the data can speak for."""
     key = "newest_order_day"
     if key not in data.cache:
-        newest = data.frame("orders").select(pl.col("purchase_ts").max()).collect().item()
+        newest = data.frames["orders"].select(pl.col("purchase_ts").max()).collect().item()
         if newest is None:
             raise DataError(_no_orders_message(data))
         data.cache[key] = newest.date()
@@ -314,7 +314,7 @@ def odr_missing(data: sources.Dataset, defs: tuple[m.MetricDef, ...]) -> list[st
 def oldest_order_day(data: sources.Dataset) -> dt.date:
     key = "oldest_order_day"
     if key not in data.cache:
-        data.cache[key] = data.frame("orders").select(pl.col("purchase_ts").min()).collect().item().date()
+        data.cache[key] = data.frames["orders"].select(pl.col("purchase_ts").min()).collect().item().date()
     return data.cache[key]
 
 
@@ -380,9 +380,7 @@ def account_health(
     defs = settings.metrics
     counts = m.evaluate(data, as_of, defs)
     card = m.scorecard(counts, defs)
-    marketplaces = sorted(
-        data.frame("orders").select("marketplace_id").unique().collect()["marketplace_id"].to_list()
-    )
+    marketplaces = sorted(channels_by_marketplace(data))
     by_id = {d.id: d for d in defs}
     perf = []
     statuses = []
@@ -447,10 +445,15 @@ def account_health(
 
 
 def channels_by_marketplace(data: sources.Dataset) -> dict[str, set[str]]:
-    out: dict[str, set[str]] = {}
-    for mkt, ch in data.frame("orders").select("marketplace_id", "channel").unique().collect().iter_rows():
-        out.setdefault(mkt, set()).add(ch)
-    return out
+    """Marketplace -> the channels its orders came through (computed once per dataset)."""
+    key = "channels_by_marketplace"
+    if key not in data.cache:
+        pairs = data.frames["orders"].select("marketplace_id", "channel").unique().collect()
+        out: dict[str, set[str]] = {}
+        for mkt, ch in pairs.cast(pl.String).iter_rows():
+            out.setdefault(mkt, set()).add(ch)
+        data.cache[key] = out
+    return {mkt: set(chs) for mkt, chs in data.cache[key].items()}
 
 
 def _estimated_status(snap_doc: dict | None, mkt: str, pm: dict) -> dict:
@@ -476,7 +479,7 @@ def _median_response(data: sources.Dataset, md: m.MetricDef, mkt: str, as_of: dt
     first, last = md.window(as_of)
     end = parsing.end_of_day(as_of)
     hours = (
-        populations.responses(data)
+        populations.units(data, "responses")
         .filter(
             (pl.col("marketplace_id") == mkt)
             & pl.col("anchor_day").is_between(first, last)

@@ -12,15 +12,32 @@ Every population is a LazyFrame with the same core columns, so one engine evalua
 
 A unit counts in the metric on as-of day A when `anchor_day` is in A's window and `t_in` is
 before the end of A; it counts in the numerator when also `x_from < end of A <= x_until`.
+
+An order is an order id in a marketplace: the same id in the orders of two marketplaces is two
+orders, each counted in its own marketplace. Feedback and buyer messages carry the marketplace of
+their order and join on (order id, marketplace); claims, chargebacks, shipments, cancellations,
+returns and invoices name only the order id and join to every marketplace's order of that id (they
+cannot say which one they belong to, and a defect must not be lost).
+
+`units(data, name)` is a population in its stored types (enums for marketplaces and channels),
+computed once per dataset and kept with the dataset's on-disk cache, sorted by `anchor_day` so a
+window reads only its days; the public functions (`order_defects`, ...) give the same rows with
+text columns. The ODR and refund units (one per order) keep the order id, purchase time and
+their own columns, not the order's other details (status, SKU, ...).
 """
 
 from __future__ import annotations
 
 import datetime as dt
+import hashlib
+from pathlib import Path
 
 import polars as pl
 
-from analysis.inputs.sources import Dataset
+from analysis.inputs.sources import CHANNEL, MARKETPLACE, Dataset, as_text, frames_key
+
+# the derived tables kept on disk are named after this file's content: a change rebuilds them
+_CODE = hashlib.sha256(Path(__file__).read_bytes()).hexdigest()[:12]
 
 ALWAYS = dt.datetime(1970, 1, 1, tzinfo=dt.UTC)
 _TS = pl.Datetime("us", "UTC")
@@ -35,70 +52,113 @@ def _always() -> pl.Expr:
     return pl.lit(ALWAYS, _TS)
 
 
+def _frame(data: Dataset, kind: str) -> pl.LazyFrame:
+    """A kind's rows in their stored types (a what-if copy may hold a frame as text)."""
+    lf = data.frames[kind]
+    schema = lf.collect_schema()
+    fix = [
+        pl.col(c).cast(t)
+        for c, t in (("marketplace_id", MARKETPLACE), ("channel", CHANNEL))
+        if c in schema and schema[c] != t
+    ]
+    return lf.with_columns(fix) if fix else lf
+
+
+def _once(data: Dataset, name: str, build) -> pl.LazyFrame:
+    """An intermediate table computed once per dataset (in memory: only populations are stored)."""
+    key = ("populations", name, frames_key(data))
+    if key not in data.cache:
+        data.cache[key] = build().collect().lazy()
+    return data.cache[key]
+
+
 def _order_channels(data: Dataset) -> pl.LazyFrame:
-    """One row per order and channel (an order with items in both channels is in both)."""
-    return (
-        data.frame("orders")
-        # an order id in two marketplaces is two orders (the readers keep both)
-        .group_by("order_id", "channel", "marketplace_id")
-        .agg(
-            pl.col("purchase_ts").min(),
-            pl.col("last_updated_ts").max(),
-            pl.col("order_status").first(),
-            pl.col("is_business_order").any(),
-            pl.col("quantity").sum().alias("units"),
-            pl.col("sku").first(),
-            pl.col("asin").first(),
-            pl.col("ship_service_level").first(),
-        )
+    """One row per order (order id in a marketplace) and channel: an order with items in both
+    channels is in both."""
+    return _once(
+        data,
+        "order_channels",
+        lambda: (
+            _frame(data, "orders")
+            .group_by("order_id", "marketplace_id", "channel")
+            .agg(
+                pl.col("purchase_ts").min(),
+                pl.col("last_updated_ts").max(),
+                pl.col("order_status").first(),
+                pl.col("is_business_order").any(),
+                pl.col("quantity").sum().alias("units"),
+                pl.col("sku").first(),
+                pl.col("asin").first(),
+                pl.col("ship_service_level").first(),
+            )
+        ),
     )
 
 
 def _orders(data: Dataset) -> pl.LazyFrame:
-    """One row per order whatever its channels (for metrics over both channels)."""
-    return (
-        data.frame("orders")
-        .group_by("order_id", "marketplace_id")
-        .agg(
-            pl.col("purchase_ts").min(),
-            pl.col("order_status").first(),
-            pl.col("is_business_order").any(),
-            (pl.col("channel") == "MFN").any().alias("has_mfn"),
-        )
+    """One row per order (order id in a marketplace) whatever its channels."""
+    return _once(
+        data,
+        "orders",
+        lambda: (
+            _frame(data, "orders")
+            .group_by("order_id", "marketplace_id")
+            .agg(
+                pl.col("purchase_ts").min(),
+                pl.col("order_status").first(),
+                pl.col("is_business_order").any(),
+                (pl.col("channel") == "MFN").any().alias("has_mfn"),
+            )
+        ),
     )
 
 
-def _first(frame: pl.LazyFrame, ts: str, cond: pl.Expr, name: str) -> pl.LazyFrame:
-    return frame.filter(cond).group_by("order_id").agg(pl.col(ts).min().alias(name))
+# order details the ODR and refund units do not keep (every order is one of them: stored lean)
+_ORDER_DETAIL = (
+    "last_updated_ts",
+    "order_status",
+    "is_business_order",
+    "units",
+    "sku",
+    "asin",
+    "ship_service_level",
+)
 
 
-def order_defects(data: Dataset) -> pl.LazyFrame:
+def _first(frame: pl.LazyFrame, ts: str, cond: pl.Expr, name: str, keys=("order_id",)) -> pl.LazyFrame:
+    return frame.filter(cond).group_by(*keys).agg(pl.col(ts).min().alias(name))
+
+
+def _order_defects(data: Dataset) -> pl.LazyFrame:
     """ODR: first date of each kind of defect per order (feedback 1-2 stars not removed; claims not
     denied, withdrawn or Amazon-funded; service chargebacks not won or Amazon-funded)."""
     fb = _first(
-        data.frame("feedback"),
+        _frame(data, "feedback"),
         "feedback_ts",
         (pl.col("rating") <= 2) & ~pl.col("removed"),
         "negative_feedback_from",
+        ("order_id", "marketplace_id"),
     )
     claims = _first(
-        data.frame("claims"),
+        _frame(data, "claims"),
         "claim_ts",
         ~pl.col("claim_status").is_in(["denied", "withdrawn", "amazon-funded"]),
         "claims_from",
     )
     cb = _first(
-        data.frame("chargebacks"),
+        _frame(data, "chargebacks"),
         "chargeback_ts",
         (pl.col("category") == "service") & ~pl.col("status").is_in(["seller-won", "amazon-funded"]),
         "chargebacks_from",
     )
+    # claims and chargebacks (a few rows, one per order id) joined first: one join less over
+    # every order
+    claims_cb = claims.join(cb, on="order_id", how="full", coalesce=True)
     return (
         _order_channels(data)
         .filter(pl.col("order_status") != "cancelled")
-        .join(fb, on="order_id", how="left")
-        .join(claims, on="order_id", how="left")
-        .join(cb, on="order_id", how="left")
+        .join(fb, on=["order_id", "marketplace_id"], how="left")
+        .join(claims_cb, on="order_id", how="left")
         .with_columns(
             pl.col("purchase_ts").dt.date().alias("anchor_day"),
             pl.lit(1).alias("weight"),
@@ -111,24 +171,29 @@ def order_defects(data: Dataset) -> pl.LazyFrame:
                 for x in ("defects", "negative_feedback", "claims", "chargebacks")
             ],
         )
+        .drop(_ORDER_DETAIL)
     )
 
 
 def _mfn_shipments(data: Dataset) -> pl.LazyFrame:
-    mfn = (
-        _order_channels(data)
-        .filter(pl.col("channel") == "MFN")
-        .select("order_id", "marketplace_id", "channel", "order_status", "units")
-    )
-    return data.frame("shipments").join(mfn, on="order_id", how="inner")
+    """Shipments rows joined to the MFN orders of their order id (in every marketplace)."""
+
+    def build() -> pl.LazyFrame:
+        mfn = (
+            _order_channels(data)
+            .filter(pl.col("channel") == "MFN")
+            .select("order_id", "marketplace_id", "channel", "order_status", "units")
+        )
+        return _frame(data, "shipments").join(mfn, on="order_id", how="inner")
+
+    return _once(data, "mfn_shipments", build)
 
 
-def late_shipments(data: Dataset) -> pl.LazyFrame:
+def _late_shipments(data: Dataset) -> pl.LazyFrame:
     """LSR: MFN orders (not cancelled) by their earliest ship-by day; late from the moment a
     package is confirmed after its ship-by time, or from the ship-by time while none is confirmed."""
     s = _mfn_shipments(data).filter(pl.col("order_status") != "cancelled")
-    per_order = s.group_by("order_id").agg(
-        pl.col("marketplace_id").first(),
+    per_order = s.group_by("order_id", "marketplace_id").agg(
         pl.col("channel").first(),
         pl.col("carrier").first(),
         pl.col("latest_ship_ts").min().alias("ship_by"),
@@ -149,17 +214,23 @@ def late_shipments(data: Dataset) -> pl.LazyFrame:
     )
 
 
+def _mfn_orders_without_shipments(data: Dataset) -> pl.LazyFrame:
+    mfn = _order_channels(data).filter((pl.col("channel") == "MFN") & (pl.col("order_status") != "cancelled"))
+    return mfn.join(_frame(data, "shipments").select("order_id").unique(), on="order_id", how="anti")
+
+
 def mfn_orders_without_shipments(data: Dataset) -> pl.LazyFrame:
     """MFN orders that have no shipments row, so no promise date (left out of LSR)."""
-    mfn = _order_channels(data).filter((pl.col("channel") == "MFN") & (pl.col("order_status") != "cancelled"))
-    return mfn.join(data.frame("shipments").select("order_id").unique(), on="order_id", how="anti")
+    lf = data.derived(_stored_name(MFN_WITHOUT_SHIPMENTS), _builder(data, MFN_WITHOUT_SHIPMENTS))
+    _built(data, MFN_WITHOUT_SHIPMENTS)
+    return as_text(lf)
 
 
-def cancellations(data: Dataset) -> pl.LazyFrame:
+def _cancellations(data: Dataset) -> pl.LazyFrame:
     """Pre-fulfilment cancel rate: MFN orders not Pending; seller cancellations counted from the
     cancellation date (without a cancellations row, from the order's last update)."""
     c = (
-        data.frame("cancellations")
+        _frame(data, "cancellations")
         .sort("cancel_ts")
         .group_by("order_id")
         .agg(pl.col("requested_by").last(), pl.col("cancel_ts").last())
@@ -193,7 +264,7 @@ def _packages(data: Dataset) -> pl.LazyFrame:
     )
 
 
-def valid_tracking(data: Dataset) -> pl.LazyFrame:
+def _valid_tracking(data: Dataset) -> pl.LazyFrame:
     """VTR: shipped packages by ship day; valid from confirmation when the number is there and the
     carrier did not reject it."""
     return _packages(data).with_columns(
@@ -218,19 +289,18 @@ def _decided_packages(data: Dataset) -> pl.LazyFrame:
     )
 
 
-def on_time_delivery(data: Dataset) -> pl.LazyFrame:
+def _on_time_delivery(data: Dataset) -> pl.LazyFrame:
     return _decided_packages(data)
 
 
-def unit_on_time_delivery(data: Dataset) -> pl.LazyFrame:
+def _unit_on_time_delivery(data: Dataset) -> pl.LazyFrame:
     """Units of an order are on time while every decided package of the order was on time."""
     p = _decided_packages(data).with_columns(
         pl.when(pl.col("on_time_from").is_null()).then(pl.col("t_in")).otherwise(_never()).alias("late_at")
     )
     return (
-        p.group_by("order_id")
+        p.group_by("order_id", "marketplace_id")
         .agg(
-            pl.col("marketplace_id").first(),
             pl.col("channel").first(),
             pl.col("units").first().alias("weight"),
             pl.col("anchor_day").min(),
@@ -251,11 +321,13 @@ def next_business_day_end(day: pl.Expr) -> pl.Expr:
     return (day + pl.duration(days=step) + pl.duration(days=1)).cast(_TS)
 
 
-def invoices(data: Dataset) -> pl.LazyFrame:
+def _invoices(data: Dataset) -> pl.LazyFrame:
     """IDR: shipped Amazon Business orders by purchase day; missing until an invoice is uploaded,
     late from an upload after the end of the next business day after shipping."""
-    inv = data.frame("invoices").group_by("order_id").agg(pl.col("invoice_ts").min())
-    first_ship = data.frame("shipments").group_by("order_id").agg(pl.col("ship_ts").min().alias("first_ship"))
+    inv = _frame(data, "invoices").group_by("order_id").agg(pl.col("invoice_ts").min())
+    first_ship = (
+        _frame(data, "shipments").group_by("order_id").agg(pl.col("ship_ts").min().alias("first_ship"))
+    )
     o = (
         _orders(data)
         .filter(pl.col("is_business_order") & (pl.col("order_status") == "shipped"))
@@ -283,20 +355,20 @@ def invoices(data: Dataset) -> pl.LazyFrame:
     )
 
 
-def refunds(data: Dataset) -> pl.LazyFrame:
+def _refunds(data: Dataset) -> pl.LazyFrame:
     """Refund rate: orders (not cancelled) with an FBA return or a refunded MFN return."""
-    fba = data.frame("fba_returns").group_by("order_id").agg(pl.col("return_ts").min().alias("r1"))
+    fba = _frame(data, "fba_returns").group_by("order_id").agg(pl.col("return_ts").min().alias("r1"))
     mfn = (
-        data.frame("mfn_returns")
+        _frame(data, "mfn_returns")
         .filter(pl.col("refunded_amount") > 0)
         .group_by("order_id")
         .agg(pl.col("return_ts").min().alias("r2"))
     )
+    returns = fba.join(mfn, on="order_id", how="full", coalesce=True)  # one join over every order
     return (
         _orders(data)
         .filter(pl.col("order_status") != "cancelled")
-        .join(fba, on="order_id", how="left")
-        .join(mfn, on="order_id", how="left")
+        .join(returns, on="order_id", how="left")
         .with_columns(
             pl.lit("ALL").alias("channel"),
             pl.col("purchase_ts").dt.date().alias("anchor_day"),
@@ -305,13 +377,14 @@ def refunds(data: Dataset) -> pl.LazyFrame:
             pl.min_horizontal("r1", "r2").alias("refunded_from"),
             _never().alias("refunded_until"),
         )
+        .drop("order_status", "is_business_order", "has_mfn")
     )
 
 
-def responses(data: Dataset) -> pl.LazyFrame:
+def _responses(data: Dataset) -> pl.LazyFrame:
     """Contact response time: messages by day received; due 24 hours after receipt unless
     answered before; on time when answered within 24 hours."""
-    m = data.frame("messages")
+    m = _frame(data, "messages")
     within = (pl.col("responded_ts") - pl.col("received_ts")) <= HOURS_24
     due = pl.col("received_ts") + HOURS_24 - pl.duration(microseconds=1)
     return m.with_columns(
@@ -325,14 +398,80 @@ def responses(data: Dataset) -> pl.LazyFrame:
     )
 
 
-POPULATIONS = {
-    "order_defects": order_defects,
-    "late_shipments": late_shipments,
-    "cancellations": cancellations,
-    "valid_tracking": valid_tracking,
-    "on_time_delivery": on_time_delivery,
-    "unit_on_time_delivery": unit_on_time_delivery,
-    "invoices": invoices,
-    "refunds": refunds,
-    "responses": responses,
+_BUILD = {
+    "order_defects": _order_defects,
+    "late_shipments": _late_shipments,
+    "cancellations": _cancellations,
+    "valid_tracking": _valid_tracking,
+    "on_time_delivery": _on_time_delivery,
+    "unit_on_time_delivery": _unit_on_time_delivery,
+    "invoices": _invoices,
+    "refunds": _refunds,
+    "responses": _responses,
 }
+
+
+MFN_WITHOUT_SHIPMENTS = "mfn_without_shipments"
+
+
+def _stored_name(name: str) -> str:
+    """The derived table's name in the on-disk cache (changes with this file)."""
+    if name == MFN_WITHOUT_SHIPMENTS:
+        return f"mfn-without-shipments-{_CODE}"
+    return f"units-{name}-{_CODE}"
+
+
+def _builder(data: Dataset, name: str):
+    if name == MFN_WITHOUT_SHIPMENTS:
+        return lambda: _mfn_orders_without_shipments(data)
+    return lambda: _BUILD[name](data).sort("anchor_day")
+
+
+def prepare(data: Dataset, names: set[str]) -> None:
+    """The populations `names` (and `MFN_WITHOUT_SHIPMENTS`) computed or read at once, before a
+    run uses them: when the cache is being written, each is written while the next is computed
+    (a write runs on one core)."""
+    order = [n for n in (*_BUILD, MFN_WITHOUT_SHIPMENTS) if n in names]
+    data.derive_all({_stored_name(n): _builder(data, n) for n in order})
+    for n in order:
+        _built(data, n)
+
+
+def units(data: Dataset, name: str) -> pl.LazyFrame:
+    """The population `name` in stored types (marketplace and channel as enums), sorted by
+    `anchor_day`; computed once per dataset and kept with its on-disk cache."""
+    lf = data.derived(_stored_name(name), _builder(data, name))
+    _built(data, name)
+    return lf
+
+
+def _built(data: Dataset, name: str) -> None:
+    """Once every population is built, the order tables they were built from are let go."""
+    key = frames_key(data)
+    done = data.cache.setdefault(("populations built", key), set())
+    done.add(name)
+    if done >= {*_BUILD, MFN_WITHOUT_SHIPMENTS}:
+        for k in [k for k in data.cache if isinstance(k, tuple) and k[0] == "populations" and k[2] == key]:
+            del data.cache[k]
+
+
+def _public(name: str):
+    def population(data: Dataset) -> pl.LazyFrame:
+        return as_text(units(data, name))
+
+    population.__name__ = name
+    population.__doc__ = _BUILD[name].__doc__
+    return population
+
+
+order_defects = _public("order_defects")
+late_shipments = _public("late_shipments")
+cancellations = _public("cancellations")
+valid_tracking = _public("valid_tracking")
+on_time_delivery = _public("on_time_delivery")
+unit_on_time_delivery = _public("unit_on_time_delivery")
+invoices = _public("invoices")
+refunds = _public("refunds")
+responses = _public("responses")
+
+POPULATIONS = {name: globals()[name] for name in _BUILD}

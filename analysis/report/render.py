@@ -7,13 +7,16 @@ written to a temporary file and moved into place only when its run succeeded; a 
 leaves the previous good report untouched and keeps `metrics-summary.failed.ipynb` beside it.
 """
 
+# ruff: noqa: E402 (a module is kept from importing before the imports: see NOT_IMPORTED)
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
 import functools
 import html
 import json
 import os
+import queue
 import re
 import shutil
 import sys
@@ -21,9 +24,20 @@ import tempfile
 import threading
 import time
 import urllib.parse
+from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor, as_completed
 from dataclasses import dataclass
 from pathlib import Path
+
+# jsonschema (which nbformat, papermill and altair import) imports rfc3987_syntax when it is
+# installed (jupyter's dependencies install it), and that module builds a Lark grammar while it
+# is imported: 7.7 s measured with the 2 cores busy (load 7), in this process and again in every
+# report kernel. It checks only the "iri" string formats, which neither the Vega-Lite schema altair
+# checks charts against nor Amazon's schema of the metrics document uses; without it jsonschema
+# leaves those formats unchecked. Set before the first import of jsonschema.
+NOT_IMPORTED = ("rfc3987_syntax",)
+for _name in NOT_IMPORTED:
+    sys.modules.setdefault(_name, None)  # type: ignore[arg-type]
 
 import nbformat
 
@@ -45,8 +59,10 @@ class ReportResult:
     html: Path
     notebook: Path
     period: str
+    # the report's own seconds: without the time it waited for a kept kernel (`KernelSession`)
+    # that was starting or running another period's notebook
     seconds: float = 0.0
-    kernel_seconds: float = 0.0
+    kernel_seconds: float = 0.0  # of those, spent starting a kernel for it
 
     @property
     def week(self) -> str:  # the period label, kept for callers of the weekly API
@@ -96,7 +112,10 @@ def report_dir(out_root: Path, account: str, period: str, marketplace: str = "al
     return Path(out_root) / account / safety.folder_name(folder, "The period folder")
 
 
-def export_html(notebook: nbformat.NotebookNode) -> str:
+_exporters: queue.SimpleQueue = queue.SimpleQueue()  # built HTML exporters not in use
+
+
+def _new_exporter():
     from nbconvert import HTMLExporter
     from nbconvert.preprocessors import TagRemovePreprocessor
 
@@ -110,9 +129,29 @@ def export_html(notebook: nbformat.NotebookNode) -> str:
     exporter.register_preprocessor(
         TagRemovePreprocessor(remove_cell_tags={"report-hide"}, enabled=True), enabled=True
     )
-    body, _ = exporter.from_notebook_node(
-        notebook, resources={"vega_bundle": charts.vega_bundle(), "report_css": REPORT_CSS}
-    )
+    return exporter
+
+
+@contextlib.contextmanager
+def _exporter() -> Iterator:
+    """An HTML exporter of this process's pool, for one thread at a time: each is built once, so
+    its Jinja templates are compiled once rather than once per report (a quarter of a second),
+    and `render_many` can build one while its kernels start."""
+    try:
+        exporter = _exporters.get_nowait()
+    except queue.Empty:
+        exporter = _new_exporter()
+    try:
+        yield exporter
+    finally:
+        _exporters.put(exporter)
+
+
+def export_html(notebook: nbformat.NotebookNode) -> str:
+    with _exporter() as exporter:
+        body, _ = exporter.from_notebook_node(
+            notebook, resources={"vega_bundle": charts.vega_bundle(), "report_css": REPORT_CSS}
+        )
     return body
 
 
@@ -330,6 +369,252 @@ def _ipc_kernel_manager() -> type:
     return IPCKernelManager
 
 
+# What the report notebook imports: a kept kernel imports it when it starts (`KernelSession.warm`
+# starts it while the caller computes something else), so no report waits for these imports.
+REPORT_IMPORTS = (
+    "analysis.report.charts",
+    "analysis.report.context",
+    "analysis.report.defect_sections",
+    "analysis.report.render",
+    "analysis.report.sections",
+    "analysis.report.summary",
+    "IPython.display",
+)
+# Run silently (no output, no execution count) in a kept kernel. After its start: the imports, then
+# the warning filters as they stand (kept to restore), then a reset. Before every notebook after
+# the first: the reset alone, which gives the notebook the kernel a fresh start gives it (empty
+# namespace, history and output cache, execution count 1, the same warning filters and so every
+# module's "already warned" registry invalidated), with the modules already imported.
+_RESET = (
+    "import warnings\n"
+    "warnings.filters[:] = get_ipython()._account_health_warning_filters\n"
+    "warnings._filters_mutated()\n"
+    "get_ipython().reset(new_session=True)\n"
+    "__import__('gc').collect()\n"
+)
+_KEEP_FILTERS = "import warnings\nget_ipython()._account_health_warning_filters = list(warnings.filters)\n"
+
+
+class KernelSession:
+    """One kernel kept for many reports of this process (a fleet worker renders a report per
+    account): started once and reset before each notebook, so a report costs its cells and its
+    export, not a kernel start and the kernel importing polars, altair and the suite again.
+
+    The executed notebook is the record a fresh kernel gives: same cells, outputs and execution
+    counts (the reset empties the namespace, history and output cache, sets the count back to 1
+    and restores the warning filters). Modules the notebooks import stay imported: that is the
+    saving, and the suite keeps no state in them between reports (charts' chart counter starts
+    again in `use_offline_renderer`; computed values are cached on each run's own dataset).
+
+    Every call to the kernel runs on the session's own thread: the kernel's sockets belong to
+    that thread's event loop, and the kernel is launched from it through KERNEL_GUARD, so it dies
+    with this process. A kernel that died, timed out or failed to reset is replaced, as is one
+    that has run `max_reports` notebooks (a bound on what a long-lived interpreter accumulates).
+    `close()` shuts it down; use it as a context manager or close it when done."""
+
+    def __init__(
+        self, max_reports: int = 100, start_timeout: float = 120.0, imports: tuple[str, ...] = REPORT_IMPORTS
+    ) -> None:
+        self.max_reports = max_reports
+        self.imports = imports  # imported by each kernel when it starts
+        self.start_timeout = start_timeout
+        self.reports = 0  # notebooks run by the current kernel
+        self.starts = 0  # kernels started by this session
+        self._pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="report-kernel")
+        self._km = None
+        self._dirty = False  # a notebook ran since the last reset
+        self._closed = False
+
+    def __enter__(self) -> KernelSession:
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.close()
+
+    def warm(self) -> None:
+        """Start the kernel (and its imports) and build the offline Vega bundle now, on the
+        session's thread, while the caller computes something else; returns at once. The next
+        `execute` waits for it. Nothing happens when a kernel is up."""
+        if not self._closed and self._km is None:
+            self._pool.submit(self._warm)
+
+    def execute(self, notebook: Path, out: Path, params: dict, progress: bool) -> float:
+        """Run the notebook as `_execute` does, in the kept kernel; returns the seconds spent
+        starting a kernel for it (0 when the kept one, or one warmed beforehand, was used)."""
+        if self._closed:
+            raise RuntimeError("this kernel session is closed")
+        asked = time.perf_counter()
+        began: list[float] = []
+
+        def run() -> float:
+            began.append(time.perf_counter())
+            return self._execute(notebook, out, params, progress)
+
+        try:
+            return self._pool.submit(run).result()
+        finally:
+            # the time this notebook waited for the kernel to finish another's (threads sharing
+            # a session): `render` leaves it out of the report's own seconds
+            _local.waited = getattr(_local, "waited", 0.0) + ((began or [time.perf_counter()])[0] - asked)
+
+    def close(self) -> None:
+        if self._closed:
+            return
+        self._closed = True
+        try:
+            self._pool.submit(self._stop).result()
+        finally:
+            self._pool.shutdown(wait=True)
+
+    # --------------------------------------------------------- on the session's thread only
+
+    @staticmethod
+    def _run(coro):
+        from jupyter_core.utils import ensure_event_loop
+
+        # the same loop nbclient's synchronous wrappers use on this thread
+        return ensure_event_loop().run_until_complete(coro)
+
+    def _warm(self) -> None:
+        with contextlib.suppress(Exception):  # a failure shows again, and is raised, in `execute`
+            if self._km is None:
+                self._start()
+            charts.vega_bundle()
+
+    def _execute(self, notebook: Path, out: Path, params: dict, progress: bool) -> float:
+        import papermill as pm
+        from papermill.exceptions import PapermillExecutionError
+
+        started = self._ready()
+        self.reports += 1
+        self._dirty = True
+        try:
+            pm.execute_notebook(
+                str(notebook),
+                str(out),
+                parameters=params,
+                kernel_name="python3",
+                progress_bar=progress,
+                cwd=str(config.PROJ_ROOT),
+                start_timeout=int(self.start_timeout),
+                execution_timeout=900,
+                km=self._km,
+                # written once at the end (or on a failure), not after every cell: the record is
+                # the same file, without rewriting a notebook of megabytes 30 times
+                request_save_on_cell_execute=False,
+            )
+        except PapermillExecutionError:
+            raise  # a cell failed; the kernel is sound and is reset before the next notebook
+        except BaseException:
+            self._stop()  # timed out, died, interrupted: not to be trusted with another report
+            raise
+        finally:
+            if self._km is not None:
+                self._km.release_clients()
+                # reset now, while the caller exports this report (and a fleet worker computes
+                # its next account); a notebook already waiting for the kernel resets it itself
+                with contextlib.suppress(RuntimeError):  # the session's pool is shutting down
+                    self._pool.submit(self._tidy)
+        return started
+
+    def _tidy(self) -> None:
+        """Reset the kernel a notebook has run in (a kernel that cannot reset is stopped; the
+        next notebook starts a new one)."""
+        if self._closed or self._km is None or not self._dirty:
+            return
+        try:
+            self._silent(_RESET)
+            self._dirty = False
+        except Exception:
+            self._stop()
+
+    def _ready(self) -> float:
+        """A kernel ready for a notebook: the kept one (reset when a notebook ran in it), or a
+        new one. Returns the seconds spent starting one."""
+        if self._km is not None:
+            if self.reports < self.max_reports and self._run(self._km.is_alive()):
+                try:
+                    if self._dirty:
+                        self._silent(_RESET)
+                        self._dirty = False
+                    return 0.0
+                except Exception:
+                    pass  # a kernel that cannot reset is replaced
+            self._stop()
+        t = time.perf_counter()
+        self._start()
+        return time.perf_counter() - t
+
+    def _start(self) -> None:
+        _clean_kernel_dirs()
+        km = _kept_kernel_manager()(kernel_name="python3")
+        with _start_lock:
+            self._run(km.start_kernel(cwd=str(config.PROJ_ROOT)))
+        self._km = km
+        try:
+            start = (
+                "".join(f"__import__('sys').modules.setdefault({m!r}, None)\n" for m in NOT_IMPORTED)
+                + "".join(f"__import__({m!r})\n" for m in self.imports)
+                + _KEEP_FILTERS
+                + _RESET
+            )
+            self._silent(start, timeout=self.start_timeout)
+        except BaseException:
+            self._stop()
+            raise
+        self.reports, self._dirty = 0, False
+        self.starts += 1
+
+    def _silent(self, code: str, timeout: float = 60.0) -> None:
+        """Run `code` silently (no outputs, no execution count) and wait for its reply."""
+        kc = self._km.client()
+        try:
+            # the shell channel alone: its request waits in the socket until the kernel reads it
+            kc.start_channels(shell=True, iopub=False, stdin=False, hb=False, control=False)
+            msg_id = kc.execute(code, silent=True, store_history=False, allow_stdin=False)
+            deadline = time.monotonic() + timeout
+            while True:
+                reply = self._run(kc.get_shell_msg(timeout=max(0.1, deadline - time.monotonic())))
+                if reply["parent_header"].get("msg_id") == msg_id:
+                    break
+            if reply["content"].get("status") != "ok":
+                raise RuntimeError(
+                    f"the kept kernel failed a silent command: {reply['content'].get('ename')}"
+                )
+        finally:
+            self._km.release_clients()
+
+    def _stop(self) -> None:
+        km, self._km = self._km, None
+        if km is None:
+            return
+        km.release_clients()
+        try:
+            self._run(km.shutdown_kernel(now=False))
+        except Exception:
+            with contextlib.suppress(Exception):
+                self._run(km.shutdown_kernel(now=True))
+
+
+@functools.cache
+def _kept_kernel_manager() -> type:
+    """The IPC kernel manager, remembering the clients it handed out (nbclient leaves the
+    client of a kernel it does not own open) so the session closes them after each notebook."""
+
+    class KeptKernelManager(_ipc_kernel_manager()):
+        def client(self, **kw):
+            c = super().client(**kw)
+            self.__dict__.setdefault("_handed_out", []).append(c)
+            return c
+
+        def release_clients(self) -> None:
+            for c in self.__dict__.pop("_handed_out", []):
+                with contextlib.suppress(Exception):
+                    c.stop_channels()
+
+    return KeptKernelManager
+
+
 def render(
     data_dir: str | Path,
     settings: Settings | None = None,
@@ -343,15 +628,18 @@ def render(
     progress: bool = False,
     index: bool = True,
     newest: dt.date | None = None,
+    session: KernelSession | None = None,
 ) -> ReportResult:
     """Execute the metrics-summary notebook for one period (ISO week or month) and write its report.
 
     A period not yet over on the data is refused (PeriodError, nothing written) unless the
     settings allow incomplete periods; `newest` (the newest order day) saves reading the folder
-    again when the caller knows it."""
+    again when the caller knows it; `session` runs the notebook in that session's kept kernel
+    instead of a new one (the same record and report, without the kernel's start-up)."""
     from papermill.exceptions import PapermillExecutionError
 
     t0 = time.perf_counter()
+    _local.waited = 0.0
     settings = settings or Settings()
     data_dir = Path(data_dir).resolve()
     if newest is None:
@@ -383,7 +671,7 @@ def render(
     }
     os.environ.setdefault("JUPYTER_PREFER_ENV_PATH", "1")
     try:
-        kernel = _execute(notebook, tmp_nb, params, progress)
+        kernel = (session.execute if session is not None else _execute)(notebook, tmp_nb, params, progress)
     except PapermillExecutionError as exc:
         failed = out / f"{REPORT_NAME}.failed.ipynb"
         os.replace(tmp_nb, failed)
@@ -414,9 +702,8 @@ def render(
     (out / f"{REPORT_NAME}.failed.ipynb").unlink(missing_ok=True)
     if index:
         write_index(Path(out_root))
-    return ReportResult(
-        out / f"{REPORT_NAME}.html", out / f"{REPORT_NAME}.ipynb", p.label, time.perf_counter() - t0, kernel
-    )
+    own = time.perf_counter() - t0 - getattr(_local, "waited", 0.0)  # less the wait for a shared kernel
+    return ReportResult(out / f"{REPORT_NAME}.html", out / f"{REPORT_NAME}.ipynb", p.label, own, kernel)
 
 
 def render_many(
@@ -428,30 +715,54 @@ def render_many(
     progress: bool = True,
     **kw,
 ) -> tuple[list[ReportResult], list[ReportError]]:
-    """Render several periods (in parallel threads when `jobs` > 1); failures do not stop the others."""
+    """Render several periods; failures do not stop the others.
+
+    `jobs` kept kernels (`KernelSession`) render the periods, each one after another: started
+    while this process reads the data and builds its HTML exporter, then reset before each
+    notebook, so a period costs its cells, not a kernel start and the kernel's imports. Two
+    threads per kernel: one period's HTML export and files are written while the kernel runs the
+    next period's notebook. The reports are those `render` writes alone (tested)."""
     from tqdm.auto import tqdm
 
-    if kw.get("newest") is None:
-        data = sources.load(data_dir)
-        health.require_usable(data)
-        kw["newest"] = health.newest_order_day(data)
+    given = kw.pop("session", None)  # the caller's kept kernel (left open), else kernels of our own
+    sessions = [given] if given else [KernelSession() for _ in range(min(max(1, jobs), len(periods)))]
+    try:
+        for s in sessions:
+            s.warm()
+        if kw.get("newest") is None:
+            data = sources.load(data_dir)
+            health.require_usable(data)
+            kw["newest"] = health.newest_order_day(data)
+        if sessions:
+            import papermill  # noqa: F401  (imported while the kernels start)
 
-    results: list[ReportResult] = []
-    errors: list[ReportError] = []
-    cell_bars = progress and len(periods) == 1
-    bar = tqdm(total=len(periods), desc="reports", unit="report", disable=not progress or len(periods) == 1)
-    with ThreadPoolExecutor(max_workers=max(1, jobs)) as pool:
-        futures = {
-            pool.submit(render, data_dir, settings, period=p, progress=cell_bars, index=False, **kw): p
-            for p in periods
-        }
-        for fut in as_completed(futures):
-            try:
-                results.append(fut.result())
-            except ReportError as exc:
-                errors.append(exc)
-            bar.update(1)
-    bar.close()
+            with _exporter():
+                pass  # one exporter built while the kernels start
+        results: list[ReportResult] = []
+        errors: list[ReportError] = []
+        cell_bars = progress and len(periods) == 1
+        bar = tqdm(
+            total=len(periods), desc="reports", unit="report", disable=not progress or len(periods) == 1
+        )
+        with ThreadPoolExecutor(max_workers=max(1, 2 * len(sessions))) as pool:
+            futures = {
+                pool.submit(
+                    render, data_dir, settings, period=p, progress=cell_bars, index=False,
+                    session=sessions[i % len(sessions)], **kw,
+                ): p
+                for i, p in enumerate(periods)
+            }  # fmt: skip
+            for fut in as_completed(futures):
+                try:
+                    results.append(fut.result())
+                except ReportError as exc:
+                    errors.append(exc)
+                bar.update(1)
+        bar.close()
+    finally:
+        for s in sessions:
+            if s is not given:
+                s.close()
     write_index(Path(kw.get("out_root", config.REPORTS_DIR)))
     return sorted(results, key=lambda r: r.period), errors
 
