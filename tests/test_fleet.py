@@ -532,3 +532,22 @@ def test_a_failed_row_is_never_green(fleet_run):
     assert good[0]["document"]["performanceMetrics"] and "%" in tr  # the numbers are still shown
     ok_html = page.build({"period": WEEK, "asOf": END, "accounts": [good[0]]})
     assert "s-GOOD" in ok_html  # the same row, not failed, is green: the check above can fail
+
+
+@pytest.mark.notebooks  # uses the run's rows
+def test_a_row_whose_data_ends_before_the_period_is_marked_and_never_green(fleet_run):
+    """With --allow-incomplete, an account whose data ends before the as-of day is computed; its
+    row says "Incomplete" with the day the data ends, shows no green and sorts above healthy ones."""
+    res, _, _, _ = fleet_run
+    good = [r for r in res.rows if r["status"] == "ok" and "GOOD" in page.row_statuses(r, st.Settings())]
+    assert good
+    short = {**good[0], "name": "short", "dataEnds": "2026-10-20"}
+    calm = {**good[0], "name": "calm"}
+    html = page.build({"period": WEEK, "asOf": END, "accounts": [calm, short]})
+    rows = re.findall(r'<tr[^>]*data-account="([^"]*)".*?</tr>', html, flags=re.S)
+    assert rows == ["short", "calm"]
+    (tr,) = re.findall(r'<tr[^>]*data-account="short".*?</tr>', html, flags=re.S)
+    assert "badge INCOMPLETE" in tr and "the data ends 2026-10-20" in tr
+    assert "badge GOOD" not in tr and "s-GOOD" not in tr
+    (ok,) = re.findall(r'<tr[^>]*data-account="calm".*?</tr>', html, flags=re.S)
+    assert "s-GOOD" in ok and "Incomplete</span> <span" not in ok

@@ -66,14 +66,28 @@ def row_statuses(row: dict, settings: Settings) -> list[str]:
     ]
 
 
+def data_short(row: dict) -> bool:
+    """The account's data ends before the period's as-of day (run with --allow-incomplete): its
+    numbers are of an incomplete period."""
+    return bool(row.get("dataEnds") and row.get("asOf") and row["dataEnds"] < row["asOf"])
+
+
+def never_green(row: dict) -> bool:
+    """A row whose run failed, or whose data ends before the period, shows no green."""
+    return row.get("status") == "failed" or data_short(row)
+
+
 def severity(row: dict, settings: Settings) -> tuple:
     """Sort key, worst first: failed, the account's state, then how many metric cells are Poor,
     Fair, Incomplete, then open incidents and actions due; then the name."""
     statuses = row_statuses(row, settings)
     state = (row.get("state") or {}).get("label", "")
+    rank = STATE_RANK.get(state, 1 if row.get("status") == "failed" else 0)
+    if data_short(row):
+        rank = max(rank, STATE_RANK["Not known"])  # an incomplete period is not known to be healthy
     return (
         row.get("status") != "failed",
-        -STATE_RANK.get(state, 1 if row.get("status") == "failed" else 0),
+        -rank,
         -statuses.count("BAD"),
         -statuses.count("AT_RISK"),
         -statuses.count("INCOMPLETE"),
@@ -104,7 +118,7 @@ def _metric_cell(row: dict, settings: Settings, metric_id: str) -> str:
     """A failed row's metrics (computed before its report or e-mail failed) are shown, but never
     green: the account's run did not finish."""
     md = settings.metric(metric_id)
-    failed = row.get("status") == "failed"
+    failed = never_green(row)
     lines, statuses = [], []
     many = len(row["document"]["performanceMetrics"]) > 1
     for pm in row["document"]["performanceMetrics"]:
@@ -165,7 +179,12 @@ def _row_html(row: dict, settings: Settings, fleet_as_of: str | None) -> str:
     name = esc(row["name"])
     link = f'<a href="{esc(report_href(row["report"]))}">{name}</a>' if row.get("report") else name
     acct = f"<b>{link}</b>"
-    if row.get("asOf") and row.get("asOf") != fleet_as_of:
+    if data_short(row):
+        acct += (
+            f'<br><span class="badge INCOMPLETE">Incomplete</span> <span class="muted">{esc(row.get("period"))}: '
+            f"the data ends {esc(row['dataEnds'])}, before the as-of day {esc(row['asOf'])}</span>"
+        )
+    elif row.get("asOf") and row.get("asOf") != fleet_as_of:
         acct += f'<br><span class="muted">{esc(row.get("period"))} (as of {esc(row["asOf"])}): data ends {esc(row.get("dataEnds"))}</span>'
     if failed:  # the reason in the first column, which stays in view when the table scrolls
         reason = esc(row.get("error", ""))
@@ -174,8 +193,8 @@ def _row_html(row: dict, settings: Settings, fleet_as_of: str | None) -> str:
     state = row.get("state")
     if state:
         cls = STATE_CLASS.get(state["label"], "NONE")
-        if failed and cls == "GOOD":
-            cls = "NONE"  # a failed row is never green
+        if never_green(row) and cls == "GOOD":
+            cls = "NONE"  # a failed or incomplete row is never green
         cells.append(
             f'<td><span class="badge {cls}">{esc(state["label"])}</span>'
             f'<br><span class="muted">{esc(state["source"])}</span></td>'
