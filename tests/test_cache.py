@@ -15,6 +15,7 @@ Every test here uses its own cache folder (`cache_dir`, or AH_CACHE_DIR for the 
 
 from __future__ import annotations
 
+import dataclasses
 import datetime as dt
 import json
 import os
@@ -61,22 +62,7 @@ def _outputs(data: sources.Dataset) -> str:
     doc = health.account_health(data, day, allow_incomplete=True).to_json()
     hist = definitions.history(data, day - dt.timedelta(days=40), day).write_csv()
     frames = "\n".join(data.frame(k).collect().write_csv() for k in sources.TABLE_KINDS)
-    files = repr(
-        [
-            (
-                f.path,
-                f.kind,
-                f.rows,
-                f.quarantined,
-                f.duplicates,
-                f.superseded,
-                f.accepted,
-                f.sha256,
-                f.encoding,
-            )
-            for f in data.files
-        ]
-    )
+    files = repr([dataclasses.astuple(f) for f in data.files])
     return "\n".join(
         [doc, hist, frames, files, data.quarantine.write_csv(), repr(data.notes), repr(data.skipped)]
     )

@@ -149,20 +149,8 @@ class Explorer:
             first, last = self.window
         odr = defects.odr_def(self.settings.metrics, ch or "AFN")
         t = self.table if t is None else t
-        # as defects.breakdown: an ODR defect of an order bought in [first, last]
-        window_only = pl.col("why_not_counted").is_in([defects.TOO_RECENT, defects.LEFT_WINDOW])
-        t = t.filter(
-            (pl.col("counts_toward_odr") | window_only) & pl.col("purchase_day").is_between(first, last)
-        )
         orders = self._orders().filter(pl.col("purchase_day").is_between(first, last))
-        if mkt:
-            t, orders = (
-                t.filter(pl.col("marketplace_id") == mkt),
-                orders.filter(pl.col("marketplace_id") == mkt),
-            )
-        if ch:
-            t = t.filter(pl.col("channel").str.contains(ch))
-            orders = orders.filter(pl.col("channel").str.contains(ch))
+        t, orders = defects.in_period(t, orders, first, last, mkt, ch)
         if by == "sku":
             den = (
                 orders.group_by("item_sku")

@@ -36,7 +36,7 @@ import warnings
 import zlib
 from collections import Counter
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass, field
+from dataclasses import astuple, dataclass, field
 from pathlib import Path
 
 import numpy as np
@@ -1654,20 +1654,8 @@ def _to_store(store: cache.Store, data: Dataset, entries: list[_Entry]) -> None:
     tables = {k: v.collect() for k, v in data.frames.items()}
     tables["quarantine"] = data.quarantine
     meta = {
-        "files": [
-            [
-                str(f.path),
-                f.kind,
-                f.rows,
-                f.quarantined,
-                f.duplicates,
-                f.superseded,
-                f.accepted,
-                f.sha256,
-                f.encoding,
-            ]
-            for f in data.files
-        ],
+        # every field of SourceFile in order, read back as SourceFile(Path(path), *rest)
+        "files": [[str(f.path), *astuple(f)[1:]] for f in data.files],
         "snapshots": [cache.encode_snapshot(s) for s in data.snapshots],
         "notes": data.notes,
         "skipped": data.skipped,

@@ -276,6 +276,29 @@ def orders_in(data: Dataset, first: dt.date, last: dt.date) -> pl.DataFrame:
     )
 
 
+def in_period(
+    t: pl.DataFrame,
+    orders: pl.DataFrame,
+    first: dt.date,
+    last: dt.date,
+    marketplace: str | None = None,
+    channel: str | None = None,
+) -> tuple[pl.DataFrame, pl.DataFrame]:
+    """The defects and orders a breakdown counts: an ODR defect of an order bought in [first, last],
+    whether or not that order is in the ODR window of the as-of day (in the default period, exactly
+    the defects that count toward the ODR), and `orders` (bought in the period), both of the
+    marketplace and channel when given."""
+    window_only = pl.col("why_not_counted").is_in([TOO_RECENT, LEFT_WINDOW])
+    t = t.filter((pl.col("counts_toward_odr") | window_only) & pl.col("purchase_day").is_between(first, last))
+    if marketplace:
+        t = t.filter(pl.col("marketplace_id") == marketplace)
+        orders = orders.filter(pl.col("marketplace_id") == marketplace)
+    if channel:
+        t = t.filter(pl.col("channel").str.contains(channel))
+        orders = orders.filter(pl.col("channel").str.contains(channel))
+    return t, orders
+
+
 def breakdown(
     data: Dataset,
     as_of: dt.date,
@@ -300,19 +323,7 @@ def breakdown(
     if first is None or last is None:
         first, last = odr.window(as_of)
     t = defects if defects is not None else defect_table(data, as_of, defs)
-    # an ODR defect of an order bought in [first, last], whether or not that order is in the ODR
-    # window of `as_of` (in the default period, exactly the defects that count toward the ODR)
-    window_only = pl.col("why_not_counted").is_in([TOO_RECENT, LEFT_WINDOW])
-    t = t.filter((pl.col("counts_toward_odr") | window_only) & pl.col("purchase_day").is_between(first, last))
-    orders = orders_in(data, first, last)
-    if marketplace:
-        t, orders = (
-            t.filter(pl.col("marketplace_id") == marketplace),
-            orders.filter(pl.col("marketplace_id") == marketplace),
-        )
-    if channel:
-        t = t.filter(pl.col("channel").str.contains(channel))
-        orders = orders.filter(pl.col("channel").str.contains(channel))
+    t, orders = in_period(t, orders_in(data, first, last), first, last, marketplace, channel)
     if by == "cause":
         n_orders = orders["order_id"].n_unique()
         per = t.group_by("cause").agg(pl.col("order_id").n_unique().alias("defects"))

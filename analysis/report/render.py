@@ -321,12 +321,11 @@ def _patch_kernel_start() -> None:
     _patched["done"] = True
 
 
-def _execute(notebook: Path, out: Path, params: dict, progress: bool) -> float:
-    """Run the notebook; returns the seconds spent starting its kernel."""
+def _papermill(notebook: Path, out: Path, params: dict, progress: bool, **kernel) -> None:
+    """papermill as every report runs it (python3 kernel, the project folder, 15 minutes per
+    cell); `kernel`: how its kernel is started or which kept one it uses."""
     import papermill as pm
 
-    _patch_kernel_start()
-    _local.kernel = 0.0
     pm.execute_notebook(
         str(notebook),
         str(out),
@@ -334,10 +333,16 @@ def _execute(notebook: Path, out: Path, params: dict, progress: bool) -> float:
         kernel_name="python3",
         progress_bar=progress,
         cwd=str(config.PROJ_ROOT),
-        start_timeout=120,
         execution_timeout=900,
-        kernel_manager_class=_ipc_kernel_manager(),
+        **kernel,
     )
+
+
+def _execute(notebook: Path, out: Path, params: dict, progress: bool) -> float:
+    """Run the notebook; returns the seconds spent starting its kernel."""
+    _patch_kernel_start()
+    _local.kernel = 0.0
+    _papermill(notebook, out, params, progress, start_timeout=120, kernel_manager_class=_ipc_kernel_manager())
     return _local.kernel
 
 
@@ -482,22 +487,18 @@ class KernelSession:
             charts.vega_bundle()
 
     def _execute(self, notebook: Path, out: Path, params: dict, progress: bool) -> float:
-        import papermill as pm
         from papermill.exceptions import PapermillExecutionError
 
         started = self._ready()
         self.reports += 1
         self._dirty = True
         try:
-            pm.execute_notebook(
-                str(notebook),
-                str(out),
-                parameters=params,
-                kernel_name="python3",
-                progress_bar=progress,
-                cwd=str(config.PROJ_ROOT),
+            _papermill(
+                notebook,
+                out,
+                params,
+                progress,
                 start_timeout=int(self.start_timeout),
-                execution_timeout=900,
                 km=self._km,
                 # written once at the end (or on a failure), not after every cell: the record is
                 # the same file, without rewriting a notebook of megabytes 30 times
