@@ -83,12 +83,8 @@ def test_damaged_cache_is_one_warning_line_and_the_files_are_read(tmp_path):
     assert "CacheWarning" not in got.stderr and ".py:" not in got.stderr
 
 
-def test_cache_inside_the_data_folder_is_one_sentence(tmp_path):
-    data = tmp_path / "data"
-    data.mkdir()
-    for f in SAMPLE.iterdir():
-        if f.is_file():
-            (data / f.name).write_bytes(f.read_bytes())
+def test_cache_inside_the_data_folder_is_one_sentence(tmp_path, sample_copy):
+    data = sample_copy
     before = _files(data)
     args = [sys.executable, "-m", "analysis", "metrics", "--data", str(data), "--as-of", AS_OF]
     got = subprocess.run(

@@ -12,7 +12,6 @@ from pathlib import Path
 
 import pytest
 
-from analysis import config
 from analysis.fleet import run as fleet
 from analysis.inputs import cache
 
@@ -31,15 +30,10 @@ def scheduler():
         yield cluster.scheduler_address
 
 
-def _accounts(tmp_path: Path) -> Path:
-    """One account: a copy of the sample in a folder of this test (its cache entries are its own)."""
-    data = tmp_path / "data"
-    data.mkdir()
-    for f in config.SAMPLE_DIR.iterdir():
-        if f.is_file():
-            (data / f.name).write_bytes(f.read_bytes())
+def _accounts(tmp_path: Path, data: Path) -> Path:
+    """One account: `data`, a copy of the sample in a folder of this test (its cache entries are its own)."""
     path = tmp_path / "accounts.toml"
-    path.write_text('[[account]]\nname = "sample"\ndata = "data"\n', encoding="utf-8")
+    path.write_text(f'[[account]]\nname = "sample"\ndata = "{data}"\n', encoding="utf-8")
     return path
 
 
@@ -53,25 +47,33 @@ def _entries(folder: Path) -> list[Path]:
     return list(folder.glob("v*/*/*/meta.json")) if folder.exists() else []
 
 
-def test_cache_dir_reaches_a_clusters_workers(tmp_path, scheduler, monkeypatch):
+def test_cache_dir_reaches_a_clusters_workers(tmp_path, sample_copy, scheduler, monkeypatch):
     mine = tmp_path / "run-cache"
     monkeypatch.setenv(cache.CACHE_ENV, str(mine))  # as --cache-dir sets it, after the workers started
     monkeypatch.delenv(cache.SWITCH_ENV, raising=False)
     res = fleet.run(
-        _accounts(tmp_path), period="2026-W46", scheduler=scheduler, out_root=tmp_path / "out", progress=False
+        _accounts(tmp_path, sample_copy),
+        period="2026-W46",
+        scheduler=scheduler,
+        out_root=tmp_path / "out",
+        progress=False,
     )
     assert res.exit_code == 0, res.failed
     assert len(_entries(mine)) == 1  # the worker wrote the cache where the run said
 
 
-def test_no_cache_reaches_a_clusters_workers(tmp_path, scheduler, monkeypatch):
+def test_no_cache_reaches_a_clusters_workers(tmp_path, sample_copy, scheduler, monkeypatch):
     workers_own = Path(os.environ[cache.CACHE_ENV])  # what the workers' environment says
     mine = tmp_path / "run-cache"
     monkeypatch.setenv(cache.CACHE_ENV, str(mine))
     monkeypatch.setenv(cache.SWITCH_ENV, "off")  # as --no-cache sets it
     res = fleet.run(
-        _accounts(tmp_path), period="2026-W46", scheduler=scheduler, out_root=tmp_path / "out", progress=False
+        _accounts(tmp_path, sample_copy),
+        period="2026-W46",
+        scheduler=scheduler,
+        out_root=tmp_path / "out",
+        progress=False,
     )
     assert res.exit_code == 0, res.failed
     assert _entries(mine) == []
-    assert _folder_entries(workers_own, tmp_path / "data") == []  # nor in the workers' own folder
+    assert _folder_entries(workers_own, sample_copy) == []  # nor in the workers' own folder
