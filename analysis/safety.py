@@ -40,15 +40,23 @@ def mask(text: object) -> str | None:
     return pl.select(mask_expr(pl.lit(str(text), dtype=pl.String))).item()
 
 
+PERSONAL_KINDS = ("e-mail address", "phone number")
+
+
 def personal_data(text: str) -> list[str]:
     """What kinds of contact details `text` holds ("e-mail address", "phone number"): named, never
     quoted, so a triage table can say why a feedback can go without repeating them."""
-    s = pl.lit(str(text), dtype=pl.String)
-    email, phone = pl.select(
-        s.str.contains(EMAIL_PATTERN).alias("e"),
-        s.str.replace_all(EMAIL_PATTERN, EMAIL_MASK).str.contains(PHONE_PATTERN).alias("p"),
-    ).row(0)
-    return [k for k, found in (("e-mail address", email), ("phone number", phone)) if found]
+    found = pl.select(personal_data_exprs(pl.lit(str(text), dtype=pl.String))).row(0)
+    return [k for k, hit in zip(PERSONAL_KINDS, found, strict=True) if hit]
+
+
+def personal_data_exprs(expr: pl.Expr) -> list[pl.Expr]:
+    """`personal_data` as one boolean expression per kind of PERSONAL_KINDS (for a whole column)."""
+    s = expr.cast(pl.String)
+    return [
+        s.str.contains(EMAIL_PATTERN).alias("_email"),
+        s.str.replace_all(EMAIL_PATTERN, EMAIL_MASK).str.contains(PHONE_PATTERN).alias("_phone"),
+    ]
 
 
 def mask_expr(expr: pl.Expr) -> pl.Expr:

@@ -175,3 +175,32 @@ def test_long_buyer_text_is_cut_in_tables():
     assert long.startswith("é" * kit.SHOWN_CHARS + " ") and "[600 more characters]" in long
     html = kit.table_html(pl.DataFrame({"comments": ["x" * 5000]}), {"comments": "Comment"})
     assert "[4,600 more characters]" in html and "x" * 401 not in html
+
+
+def test_triage_finds_contact_details_for_the_column_as_for_one_comment(account):
+    """triage looks for contact details over the whole column at once; each row's verdict is the
+    one `verdict` gives that comment alone (a phone past the first LOOK_CHARS characters is not
+    looked at, as one comment's check does not)."""
+    comments = [
+        f"Mail {EMAIL}",
+        "call +44 20 7946 0958 now",
+        "x" * safety.LOOK_CHARS + " +1 555 123 4567",
+        "x" * (safety.LOOK_CHARS - 20) + " +1 555 123 4567",
+        "order 111-2223334-5556667 never arrived",
+        "",
+    ]
+    for i, _ in enumerate(comments):
+        account.order(f"111-0000000-00000{i:02d}", "2026-05-01")
+    for i, text in enumerate(comments):
+        account.feedback(f"111-0000000-00000{i:02d}", f"5/{10 + i}/26", 1, comment=text)
+    data = sources.load(account.write())
+    t = triage.triage(data, dt.date(2026, 6, 30)).sort("order_id")
+    assert t.height == len(comments)
+    got = dict(zip(t["order_id"], t["trigger_words"], strict=True))
+    for i, text in enumerate(comments):
+        alone = triage.verdict(text, "AFN", None, None)
+        assert got[f"111-0000000-00000{i:02d}"] == alone[2], text[-40:]
+    assert got["111-0000000-0000000"] == "e-mail address"
+    assert got["111-0000000-0000001"] == "phone number"
+    assert got["111-0000000-0000002"] != "phone number"  # past the first LOOK_CHARS
+    assert got["111-0000000-0000003"] == "phone number"

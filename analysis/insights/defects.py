@@ -33,8 +33,17 @@ DEFECT_SCHEMA = {
 
 
 def order_facts(data: Dataset) -> pl.DataFrame:
-    """Per order: marketplace, channel(s), purchase day, status, SKUs, ASINs, carrier, service level."""
-    o = data.frame("orders").collect()
+    """Per order: marketplace, channel(s), purchase day, status, SKUs, ASINs, carrier, service level.
+    Computed once per dataset and kept in the on-disk cache with the rows it came from: the
+    defect table, the spike series and the action list all start from it."""
+    return data.derived("order_facts.2", lambda: _order_facts(data)).collect()
+
+
+_FACT_COLUMNS = ("order_id", "marketplace_id", "channel", "purchase_ts", "order_status", "sku", "asin")
+
+
+def _order_facts(data: Dataset) -> pl.DataFrame:
+    o = data.frame("orders").select(*_FACT_COLUMNS, "item_price", "ship_service_level").collect()
     ship = (
         data.frame("shipments")
         .sort("ship_ts", nulls_last=True)
@@ -42,18 +51,38 @@ def order_facts(data: Dataset) -> pl.DataFrame:
         .agg(pl.col("carrier").drop_nulls().first(), pl.col("ship_ts").min().alias("first_ship"))
         .collect()
     )
-    facts = o.group_by("order_id").agg(
-        pl.col("marketplace_id").first(),
-        pl.col("channel").unique().sort().str.join("+").alias("channel"),
-        pl.col("purchase_ts").min(),
-        pl.col("order_status").first(),
-        pl.col("sku").sort_by("item_price", descending=True, nulls_last=True).first().alias("sku"),
-        pl.col("sku").unique().sort().str.join(", ").alias("skus"),
-        pl.col("asin").sort_by("item_price", descending=True, nulls_last=True).first().alias("asin"),
-        pl.col("ship_service_level").first(),
+    # most orders hold one item: their row is their facts; only orders of several rows are
+    # grouped (the string aggregations cost most of the time when every order is grouped)
+    several = o["order_id"].is_duplicated()
+    one = o.filter(~several).select(
+        "order_id",
+        "marketplace_id",
+        pl.col("channel").fill_null(""),
+        "purchase_ts",
+        "order_status",
+        "sku",
+        pl.col("sku").fill_null("").alias("skus"),
+        "asin",
+        "ship_service_level",
+    )
+    grouped = (
+        o.filter(several)
+        .group_by("order_id")
+        .agg(
+            pl.col("marketplace_id").first(),
+            pl.col("channel").unique().sort().str.join("+").alias("channel"),
+            pl.col("purchase_ts").min(),
+            pl.col("order_status").first(),
+            pl.col("sku").sort_by("item_price", descending=True, nulls_last=True).first().alias("sku"),
+            pl.col("sku").unique().sort().str.join(", ").alias("skus"),
+            pl.col("asin").sort_by("item_price", descending=True, nulls_last=True).first().alias("asin"),
+            pl.col("ship_service_level").first(),
+        )
+        .select(one.columns)
     )
     return (
-        facts.join(ship, on="order_id", how="left")
+        pl.concat([one, grouped])
+        .join(ship, on="order_id", how="left")
         .with_columns(
             pl.col("purchase_ts").dt.date().alias("purchase_day"),
             pl.when(pl.col("channel") == "AFN")
@@ -164,9 +193,9 @@ def _defect_table(data: Dataset, as_of: dt.date, defs: tuple[m.MetricDef, ...]) 
     ev = _events(data, as_of)
     facts = order_facts(data)
     odr = {d.channel: d for d in defs if d.population == "order_defects"}
-    labelled = [
-        _cause(k, t) for k, t in zip(ev["defect_kind"].to_list(), ev["cause_text"].to_list(), strict=True)
-    ]
+    pairs = list(zip(ev["defect_kind"].to_list(), ev["cause_text"].to_list(), strict=True))
+    known = {pair: _cause(*pair) for pair in dict.fromkeys(pairs)}  # once per distinct text
+    labelled = [known[pair] for pair in pairs]
     ev = ev.with_columns(
         pl.Series("cause", [c for c, _ in labelled], dtype=pl.String),
         pl.Series("cause_words", [w for _, w in labelled], dtype=pl.String),

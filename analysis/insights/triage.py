@@ -42,15 +42,23 @@ REMOVABLE, STRIKE, STRIKE_IF_BUY_SHIPPING, NOT_REMOVABLE = (
 
 
 def verdict(
-    comment: str | None, channel: str, shipped_on_time: bool | None, buy_shipping: bool | None
+    comment: str | None,
+    channel: str,
+    shipped_on_time: bool | None,
+    buy_shipping: bool | None,
+    *,
+    personal: list[str] | None = None,
 ) -> tuple[str, str, str]:
-    """(verdict, rule, trigger words) for one negative feedback, by Amazon's removal rules."""
+    """(verdict, rule, trigger words) for one negative feedback, by Amazon's removal rules.
+    `personal`: `safety.personal_data` of the comment's first LOOK_CHARS characters when the
+    caller found it for a whole column at once."""
     text = (comment or "")[: safety.LOOK_CHARS]
     folded = causes.fold(text)
     words = sorted(set(_OBSCENE.findall(folded)))
     if words:
         return REMOVABLE, "obscene or profane language", ", ".join(words)
-    personal = safety.personal_data(text)
+    if personal is None:
+        personal = safety.personal_data(text)
     if personal:  # named, never quoted: the table leaves the company
         return REMOVABLE, "seller-specific personal information (e-mail or phone number)", ", ".join(personal)
     c = causes.classify(text)
@@ -121,10 +129,18 @@ def triage(data: Dataset, as_of: dt.date) -> pl.DataFrame:
         .collect()
     )
     t = fb.join(chan, on="order_id", how="left").join(ship, on="order_id", how="left")
+    # contact details found for the whole column at once (one regex pass, not one per comment)
+    looked = pl.col("comments").fill_null("").str.slice(0, safety.LOOK_CHARS)
+    found = t.select(safety.personal_data_exprs(looked))
+    personal = [
+        [k for k, hit in zip(safety.PERSONAL_KINDS, hits, strict=True) if hit] for hits in found.iter_rows()
+    ]
     rows = []
-    for r in t.iter_rows(named=True):
+    for r, kinds in zip(t.iter_rows(named=True), personal, strict=True):
         bs = None if r["buy_unknown"] in (None, True) else r["buy_shipping"]
-        v, rule, words = verdict(r["comments"], r["channel"] or "AFN", r["shipped_on_time"], bs)
+        v, rule, words = verdict(
+            r["comments"], r["channel"] or "AFN", r["shipped_on_time"], bs, personal=kinds
+        )
         rows.append((v, rule, words))
     deadline = pl.col("feedback_date") + pl.duration(days=REQUEST_DAYS)
     return (
