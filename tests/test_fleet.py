@@ -447,8 +447,10 @@ def test_accounts_file_is_refused_with_one_sentence(tmp_path, body, error, words
 def test_a_bad_settings_file_names_itself(tmp_path):
     path = _write(tmp_path, '[[account]]\nname = "a"\ndata = "d1"\nconfig = "s.toml"\n')
     (tmp_path / "s.toml").write_text("[orderDefectRate.afn]\ntarget = 'x'\n")
-    with pytest.raises(SettingsError, match=r"s\.toml"):
+    with pytest.raises(SettingsError, match=r"s\.toml") as exc:
         fleet_accounts.read(path)
+    # and which account of which accounts file uses it
+    assert str(exc.value).startswith(f"{path}: account 1 ('a'): "), exc.value
 
 
 @pytest.mark.parametrize(

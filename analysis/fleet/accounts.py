@@ -86,7 +86,10 @@ def read(path: str | Path, *, allow_incomplete: bool = False) -> list[Account]:
         if "config" in table:
             config = _file(base, table["config"], where)
         if config not in settings_of:
-            settings_of[config] = st.build(config, allow_incomplete=allow_incomplete)
+            try:
+                settings_of[config] = st.build(config, allow_incomplete=allow_incomplete)
+            except SettingsError as exc:  # the settings file's own sentence, said of this account
+                raise SettingsError(f"{where}: {exc}") from exc
         out.append(
             Account(name, data, settings_of[config], config, _recipients(table.get("recipients"), where))
         )
