@@ -45,11 +45,11 @@ from dataclasses import dataclass
 
 import numpy as np
 import polars as pl
-from scipy.stats import binom, poisson
 
 from analysis.inputs.sources import Dataset
 from analysis.insights import defects as dfx
 from analysis.metrics.settings import SpikeSettings
+from analysis.metrics.stats import binom_sf, poisson_sf
 
 BASELINE_DAYS = 91
 BASELINE_LAG = 28
@@ -73,7 +73,7 @@ DETECTORS = ("glr", "cusum", "p-chart", "ewma", "laney")
 
 def pchart(d: np.ndarray, n: np.ndarray, p0, alpha: float) -> tuple[np.ndarray, np.ndarray]:
     """Exact binomial upper-tail p-value P(X >= d_t | n_t, p0) per day; alarm when < alpha."""
-    p = np.where(d > 0, binom.sf(d - 1, np.maximum(np.rint(n), 1), p0), 1.0)
+    p = np.where(d > 0, binom_sf(d - 1, np.maximum(np.rint(n), 1), p0), 1.0)
     return p, p < alpha
 
 
@@ -442,7 +442,7 @@ def detect(
                 # the GLR speaks for its window: the defects and expectation of those days
                 w = int(glr_width[i]) if det == "glr" else 1
                 obs, exp_ = float(dd[i - w + 1 : i + 1].sum()), float(ee[i - w + 1 : i + 1].sum())
-                p_value = float(poisson.sf(obs - 1, exp_)) if det == "glr" else float(pvals[i])
+                p_value = float(poisson_sf(obs - 1, exp_)) if det == "glr" else float(pvals[i])
                 if day not in drivers:
                     drivers[day] = _drivers(table, mkt, ch, day, basis) if table is not None else _NO_DRIVERS
                 alarms.append(
@@ -665,7 +665,7 @@ def series_incidents(
     out = []
     for run in runs:
         mine = [a for a in alarms if run[0] <= a[0] <= run[-1]]
-        p = [float(poisson.sf(a[4] - 1, a[5])) for a in mine]
+        p = [float(poisson_sf(a[4] - 1, a[5])) for a in mine]
         strongest = mine[int(np.argmin(p))][1]
         fired = [x for x in INCIDENT_DETECTORS if any(a[1] == x for a in mine)]
         lo = int(min(a[2] for a in mine))
@@ -693,7 +693,7 @@ def series_incidents(
                 "alarmDays": len(run),
                 "observed": int(round(obs)),
                 "expected": float(exp_),
-                "pValue": float(poisson.sf(round(obs) - 1, exp_)),
+                "pValue": float(poisson_sf(round(obs) - 1, exp_)),
                 "detector": strongest,
                 "detectors": fired,
                 "orderWindow": [

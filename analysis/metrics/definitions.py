@@ -535,7 +535,6 @@ def _p_values(nums: list[int], dens: list[int], targets: list[float], conditions
     """`stats.p_value` of every row: one vectorised `binom.sf` (element by element the same
     function, so the same numbers)."""
     import numpy as np
-    from scipy.stats import binom
 
     out: list[float | None] = [None] * len(nums)
     ks, ns, ps, at = [], [], [], []
@@ -551,7 +550,7 @@ def _p_values(nums: list[int], dens: list[int], targets: list[float], conditions
         ps.append(p)
         at.append(i)
     if at:
-        for i, v in zip(at, binom.sf(np.array(ks), np.array(ns), np.array(ps)), strict=True):
+        for i, v in zip(at, stats.binom_sf(np.array(ks), np.array(ns), np.array(ps)), strict=True):
             out[i] = float(v)
     return out
 

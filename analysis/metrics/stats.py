@@ -5,8 +5,9 @@ from __future__ import annotations
 import math
 from fractions import Fraction
 
-from scipy.stats import beta as beta_dist
-from scipy.stats import binom
+import numpy as np
+from scipy import special
+from scipy.special import _ufuncs
 
 LESS_THAN = "LESS_THAN"
 GREATER_THAN = "GREATER_THAN"
@@ -39,7 +40,7 @@ def p_value(numerator: int, denominator: int, target: float, condition: str) -> 
         k, p = denominator - numerator, 1.0 - target
     if k <= 0:
         return 1.0
-    return float(binom.sf(k - 1, denominator, p))
+    return float(binom_sf(k - 1, denominator, p))
 
 
 def volume_adjusted_status(numerator: int, denominator: int, target: float, condition: str) -> str:
@@ -94,4 +95,58 @@ def fit_beta_prior(defects: list[int], orders: list[int]) -> tuple[float, float]
 
 def beta_above(target: float, alpha: float, beta: float) -> float:
     """P(rate > target) under a Beta(alpha, beta) posterior."""
-    return float(beta_dist.sf(target, alpha, beta))
+    return float(beta_sf(target, alpha, beta))
+
+
+# ----------------------------------------------------------------------------- tail functions
+# `scipy.stats.binom.sf`, `poisson.sf` and `beta.sf`, computed by the same scipy.special functions
+# those call, with the same handling of values outside the support and of invalid parameters
+# (tested equal, value for value, to scipy.stats): importing scipy.stats took 0.5-0.9 s of every
+# command and report; scipy.special 0.2 s.
+
+
+def _tail(inside, below, valid, compute, *args):
+    """Like scipy's `rv_generic.sf`: `compute` where the value is inside the support and the
+    parameters valid (clipped to [0, 1]), 1 below the support, 0 above it, NaN when invalid."""
+    arrays = np.broadcast_arrays(*(np.asarray(a, dtype=float) for a in args))
+    out = np.zeros(arrays[0].shape)
+    bad = ~valid(*arrays) | np.isnan(arrays[0])
+    good = inside(*arrays) & ~bad
+    out[below(*arrays) & ~bad] = 1.0
+    if good.any():
+        out[good] = np.clip(compute(*(a[good] for a in arrays)), 0, 1)
+    out[bad] = np.nan
+    return out[()] if out.ndim == 0 else out
+
+
+def binom_sf(k, n, p):
+    """P(X > k), X ~ Binomial(n, p): `scipy.stats.binom.sf`."""
+    return _tail(
+        lambda k, n, p: (k >= 0) & (k < n) & np.isfinite(k),
+        lambda k, n, p: k < 0,
+        lambda k, n, p: (n >= 0) & (n == np.floor(n)) & (p >= 0) & (p <= 1),
+        lambda k, n, p: _ufuncs._binom_sf(np.floor(k), n, p),
+        k, n, p,
+    )  # fmt: skip
+
+
+def poisson_sf(k, mu):
+    """P(X > k), X ~ Poisson(mu): `scipy.stats.poisson.sf`."""
+    return _tail(
+        lambda k, mu: (k >= 0) & np.isfinite(k),
+        lambda k, mu: k < 0,
+        lambda k, mu: mu >= 0,
+        lambda k, mu: special.pdtrc(np.floor(k), mu),
+        k, mu,
+    )  # fmt: skip
+
+
+def beta_sf(x, a, b):
+    """P(X > x), X ~ Beta(a, b): `scipy.stats.beta.sf`."""
+    return _tail(
+        lambda x, a, b: (x > 0) & (x < 1),
+        lambda x, a, b: x <= 0,
+        lambda x, a, b: (a > 0) & (b > 0),
+        lambda x, a, b: special.betaincc(a, b, x),
+        x, a, b,
+    )  # fmt: skip
