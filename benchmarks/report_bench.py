@@ -1,73 +1,106 @@
-"""Weekly reports for 52 weeks of a sample account, rendered with `--jobs 2`.
+"""Report run times on the seeded sample account, each command run as a user runs it (a new
+process, warm cache), against the kernel path measured in the same run.
 
-    .venv/bin/python benchmarks/report_bench.py [--weeks 52] [--jobs 2]
+    .venv/bin/python benchmarks/report_bench.py [--runs 5] [--weeks 4] [--jobs 1]
 
-Prints the wall-clock seconds per report and the share of the time spent starting kernels (the
-per-report overhead), against a baseline in the same process: one report of a trivial notebook
-(kernel start, one cell, HTML export), so the figures compare across machines.
+Prints, best and median of `--runs` runs (wall and CPU seconds of the whole process: interpreter
+start, imports, data, notebook, HTML, index):
+- one period, `python -m analysis report --data data/sample`: its notebook in this process
+  (`render.InProcessSession`), against the same command with the notebook in a new kernel (a kept
+  kernel started for the one period, as `report` ran it before), and their ratio;
+- `--weeks` periods in one `report --from --to --every week` run (kept kernels), and the time
+  each period after the first adds, against the one-period kernel run.
+The load average is printed beside them: other work on the machine slows every figure.
 """
 
 from __future__ import annotations
 
 import argparse
 import datetime as dt
+import os
+import statistics
+import subprocess
+import sys
 import tempfile
 import time
 from pathlib import Path
 
-import nbformat
+from analysis import config
 
-from analysis.inputs import sample
-from analysis.report import charts
-from analysis.report import render as reports
-from analysis.report.periods import iso_week_of
+KERNEL_PATH = (  # the one-period command with its notebook in a kernel: the in-process path refused
+    "import sys; from analysis.report import render; render.in_process_available = lambda: False; "
+    "from analysis.cli import main; sys.exit(main(sys.argv[1:]))"
+)
+
+
+def timed(cmd: list[str]) -> tuple[float, float]:
+    """Wall and CPU (user + system, the process and its children, kernels included) seconds."""
+    before = os.times()
+    t = time.perf_counter()
+    r = subprocess.run(cmd, capture_output=True, text=True, cwd=config.PROJ_ROOT)
+    wall = time.perf_counter() - t
+    after = os.times()
+    if r.returncode != 0:
+        sys.exit(f"failed: {' '.join(cmd)}\n{r.stderr}")
+    cpu = (after.children_user - before.children_user) + (after.children_system - before.children_system)
+    return wall, cpu
+
+
+def runs(cmd: list[str], n: int) -> dict[str, float]:
+    walls, cpus = zip(*(timed(cmd) for _ in range(n)), strict=True)
+    return {
+        "best": min(walls),
+        "median": statistics.median(walls),
+        "cpu_best": min(cpus),
+        "cpu_median": statistics.median(cpus),
+    }
+
+
+def show(label: str, r: dict[str, float]) -> str:
+    return (
+        f"{label:38s} wall best {r['best']:5.2f} s, median {r['median']:5.2f} s; "
+        f"CPU best {r['cpu_best']:5.2f} s, median {r['cpu_median']:5.2f} s"
+    )
 
 
 def main() -> None:
-    ap = argparse.ArgumentParser(description=__doc__)
-    ap.add_argument("--weeks", type=int, default=52)
-    ap.add_argument("--jobs", type=int, default=2)
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--runs", type=int, default=5, help="runs of each command (best and median shown)")
+    ap.add_argument("--weeks", type=int, default=4, help="periods of the multi-period run")
+    ap.add_argument("--jobs", type=int, default=1, help="--jobs of the multi-period run")
     args = ap.parse_args()
-    end = dt.date(2026, 11, 15)
-    with tempfile.TemporaryDirectory() as tmp:
-        root = Path(tmp)
-        data = root / "bench-account"
-        sample.generate(data, end=end, days=7 * args.weeks + 90)
-        trivial = root / "trivial.ipynb"
-        nb = nbformat.v4.new_notebook()
-        p = nbformat.v4.new_code_cell(
-            "period = None\ndata_dir = None\nmarketplace = 'all'\naccount = None\ninteractive = True"
-        )
-        p.metadata["tags"] = ["parameters"]
-        nb.cells = [p, nbformat.v4.new_code_cell("print('hello')")]
-        nb.metadata["kernelspec"] = {"name": "python3", "display_name": "Python 3", "language": "python"}
-        nbformat.write(nb, trivial)
-        charts.vega_bundle()  # built once per process; not a per-report cost
-        t = time.perf_counter()
-        base = reports.render(data, week=iso_week_of(end), notebook=trivial, out_root=root / "trivial")
-        base_s = time.perf_counter() - t
+    data = str(config.SAMPLE_DIR)
+    with tempfile.TemporaryDirectory(prefix="report-bench-") as tmp:
+        out = Path(tmp)
+        report = ["report", "--data", data, "--out", str(out / "one")]
+        # a first run of each: the cache of typed rows, the Vega bundle and the compiled templates
+        # are kept between runs on the user's machine too; not what is measured
+        subprocess.run([sys.executable, "-m", "analysis", *report], capture_output=True, cwd=config.PROJ_ROOT)
         print(
-            f"baseline: trivial notebook report            {base_s:6.2f} s (kernel start {base.kernel_seconds:.2f} s)"
+            f"load average before: {os.getloadavg()[0]:.2f} {os.getloadavg()[1]:.2f}, {os.cpu_count()} cores"
         )
-        weeks = [iso_week_of(end - dt.timedelta(weeks=i)) for i in range(args.weeks)][::-1]
-        t = time.perf_counter()
-        results, errors = reports.render_many(
-            data, weeks, jobs=args.jobs, progress=False, out_root=root / "out"
-        )
-        wall = time.perf_counter() - t
-        kernel = sum(r.kernel_seconds for r in results)
-        busy = sum(r.seconds for r in results)
-        n = len(results)
-        print(
-            f"{n} weekly reports, --jobs {args.jobs}: {wall:.1f} s wall, {wall / max(n, 1):.2f} s per report "
-            f"({wall / max(n, 1) / base_s:.1f}x the trivial report)"
-        )
-        print(
-            f"time inside each report: {busy / max(n, 1):.2f} s, of which starting the kernel "
-            f"{kernel / max(n, 1):.2f} s ({kernel / max(busy, 1e-9):.0%})"
-        )
-        if errors:
-            print(f"{len(errors)} reports failed: {errors[0]}")
+        kernel = runs([sys.executable, "-c", KERNEL_PATH, *report], args.runs)
+        single = runs([sys.executable, "-m", "analysis", *report], args.runs)
+        end = dt.date(2026, 11, 15)  # the sample's newest order day (a Sunday: week 2026-W46 complete)
+        first = end - dt.timedelta(weeks=args.weeks - 1, days=6)
+        many_cmd = [
+            sys.executable, "-m", "analysis", "report", "--data", data, "--out", str(out / "many"),
+            "--from", first.isoformat(), "--to", end.isoformat(), "--every", "week", "--jobs", str(args.jobs),
+        ]  # fmt: skip
+        many = runs(many_cmd, max(1, args.runs // 2))
+        print(f"load average after:  {os.getloadavg()[0]:.2f} {os.getloadavg()[1]:.2f}")
+    print(show("one period, notebook in a kernel", kernel))
+    print(show("one period, notebook in-process", single))
+    print(
+        f"  in-process / kernel: wall {single['best'] / kernel['best']:.2f} (best), "
+        f"{single['median'] / kernel['median']:.2f} (median); CPU {single['cpu_median'] / kernel['cpu_median']:.2f}"
+    )
+    print(show(f"{args.weeks} periods, kept kernels (--jobs {args.jobs})", many))
+    per = (many["median"] - kernel["median"]) / max(1, args.weeks - 1)
+    print(
+        f"  each period after the first: {per:.2f} s (median), {per / kernel['median']:.2f} x the one-period "
+        f"kernel run; {many['median'] / args.weeks:.2f} s per period over the whole run"
+    )
 
 
 if __name__ == "__main__":
