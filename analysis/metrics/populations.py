@@ -22,8 +22,10 @@ cannot say which one they belong to, and a defect must not be lost).
 `units(data, name)` is a population in its stored types (enums for marketplaces and channels),
 computed once per dataset and kept with the dataset's on-disk cache, sorted by `anchor_day` so a
 window reads only its days; the public functions (`order_defects`, ...) give the same rows with
-text columns. The ODR and refund units (one per order) keep the order id, purchase time and
-their own columns, not the order's other details (status, SKU, ...).
+text columns. The ODR units (one per order) keep the order id, purchase time and their own
+columns, not the order's other details (status, SKU, ...). The populations whose units no report
+lists one by one (`LEAN`: late shipments, cancellations, tracking, deliveries, refunds) are kept
+with the columns the metrics read alone; their public functions build the full rows when called.
 """
 
 from __future__ import annotations
@@ -32,6 +34,7 @@ import datetime as dt
 import hashlib
 from pathlib import Path
 
+import numpy as np
 import polars as pl
 
 from analysis.inputs.sources import CHANNEL, MARKETPLACE, Dataset, as_text, frames_key
@@ -72,45 +75,160 @@ def _once(data: Dataset, name: str, build) -> pl.LazyFrame:
     return data.cache[key]
 
 
+def _key_codes(s: pl.Series, seed: int) -> np.ndarray:
+    """A 64-bit code per value (enums and categoricals by their codes, other values by hash)."""
+    if isinstance(s.dtype, pl.Categorical | pl.Enum):
+        return s.to_physical().cast(pl.UInt64).fill_null(2**63).to_numpy()
+    return s.hash(seed=seed).fill_null(2**63 + 1).to_numpy()
+
+
+_AGG = {
+    "first": lambda c: pl.col(c).first(),
+    "min": lambda c: pl.col(c).min(),
+    "max": lambda c: pl.col(c).max(),
+    "sum": lambda c: pl.col(c).sum(),
+    "any": lambda c: pl.col(c).any(),
+}
+
+
+def _run_aggregate(s: pl.Series, op: str, starts: np.ndarray, idx: pl.Series) -> pl.Series:
+    """`op` of `s` over each run of rows starting at `starts` (the runs cover every row)."""
+    if op == "first":
+        return s.gather(idx)
+    phys = s.to_physical()
+    if op == "any" and s.dtype == pl.Boolean:
+        return pl.Series(
+            np.maximum.reduceat(s.fill_null(False).to_numpy().view(np.uint8), starts).astype(bool)
+        )
+    if op == "sum" and s.dtype == pl.Int64:
+        return pl.Series(np.add.reduceat(s.fill_null(0).to_numpy(), starts))
+    if op in ("min", "max") and phys.dtype in (pl.Int64, pl.Int32):
+        big = np.iinfo(np.int64)
+        filled = phys.cast(pl.Int64).fill_null(big.max if op == "min" else big.min).to_numpy()
+        values = (np.minimum if op == "min" else np.maximum).reduceat(filled, starts)
+        out = pl.Series(values).cast(phys.dtype, strict=False)
+        if phys.null_count():
+            some = np.add.reduceat(phys.is_not_null().to_numpy().view(np.uint8).astype(np.int64), starts) > 0
+            out = pl.select(pl.when(pl.Series(some)).then(out)).to_series()
+        return out.cast(s.dtype)
+    # any other type (a what-if copy's): polars over the run numbers, in order
+    run = np.repeat(np.arange(len(starts)), np.diff(np.append(starts, len(s))))
+    frame = pl.DataFrame({"__run": pl.Series(run).set_sorted(), "v": s})
+    return frame.group_by("__run", maintain_order=True).agg(_AGG[op]("v"))["v"]
+
+
+def _grouped(df: pl.DataFrame, keys: list[str], aggs: list[tuple[str, str, str]]) -> pl.DataFrame:
+    """`df.group_by(keys).agg(...)` of `aggs` (name, "first" | "min" | "max" | "sum" | "any",
+    column), in first-row order, fast when the rows of each key are adjacent (an export lists an
+    order's items together): a run of rows with the same key is a group, aggregated run by run
+    (no hashing of the keys). A key found in more than one run (by a 64-bit hash of its runs'
+    first rows: a collision only sends more rows there) is grouped by the hash group-by."""
+    exprs = [_AGG[op](col).alias(name) for name, op, col in aggs]
+    if df.height < 2:
+        return df.group_by(keys, maintain_order=True).agg(exprs)
+    head = (
+        df.select(pl.any_horizontal([pl.col(k).ne_missing(pl.col(k).shift(1)) for k in keys]).alias("h"))
+        .to_series()
+        .to_numpy()
+        .copy()
+    )
+    head[0] = True
+    starts = np.flatnonzero(head)
+    code = np.zeros(len(starts), dtype=np.uint64)
+    for i, k in enumerate(keys):
+        code = code * np.uint64(0x9E3779B97F4A7C15) + _key_codes(df[k], 11 + i)[starts]
+    ordered = np.sort(code)
+    repeated = ordered[1:][ordered[1:] == ordered[:-1]]
+    bad = None
+    if len(repeated):
+        in_bad = pl.Series(np.isin(code, repeated)).gather(pl.Series(np.cumsum(head) - 1))
+        bad, df = df.filter(in_bad), df.filter(~in_bad)
+        head = head[~in_bad.to_numpy()]
+        starts = np.flatnonzero(head)
+    if df.height:
+        idx = pl.Series(starts)
+        out = pl.DataFrame(
+            [df[k].gather(idx) for k in keys]
+            + [_run_aggregate(df[col], op, starts, idx).alias(name) for name, op, col in aggs]
+        )
+    else:
+        out = df.group_by(keys).agg(exprs)
+    if bad is not None:
+        out = pl.concat([out, bad.group_by(keys, maintain_order=True).agg(exprs)])
+    return out
+
+
+_ORDER_COLUMNS = (
+    "order_id",
+    "marketplace_id",
+    "channel",
+    "purchase_ts",
+    "last_updated_ts",
+    "order_status",
+    "is_business_order",
+    "quantity",
+    "sku",
+    "asin",
+    "ship_service_level",
+)
+
+
+def _order_tables(data: Dataset) -> None:
+    """`_order_channels` and `_orders`, both from one read of the order items."""
+    items = _frame(data, "orders").select(_ORDER_COLUMNS).collect()
+    channels = _grouped(
+        items,
+        ["order_id", "marketplace_id", "channel"],
+        [
+            ("purchase_ts", "min", "purchase_ts"),
+            ("last_updated_ts", "max", "last_updated_ts"),
+            ("order_status", "first", "order_status"),
+            ("is_business_order", "any", "is_business_order"),
+            ("units", "sum", "quantity"),
+            ("sku", "first", "sku"),
+            ("asin", "first", "asin"),
+            ("ship_service_level", "first", "ship_service_level"),
+        ],
+    )
+    items = items.select(
+        "order_id",
+        "marketplace_id",
+        "purchase_ts",
+        "order_status",
+        "is_business_order",
+        (pl.col("channel") == "MFN").alias("has_mfn"),
+    )
+    orders = _grouped(
+        items,
+        ["order_id", "marketplace_id"],
+        [
+            ("purchase_ts", "min", "purchase_ts"),
+            ("order_status", "first", "order_status"),
+            ("is_business_order", "any", "is_business_order"),
+            ("has_mfn", "any", "has_mfn"),
+        ],
+    )
+    del items
+    key = frames_key(data)
+    data.cache[("populations", "order_channels", key)] = channels.lazy()
+    data.cache[("populations", "orders", key)] = orders.lazy()
+
+
 def _order_channels(data: Dataset) -> pl.LazyFrame:
     """One row per order (order id in a marketplace) and channel: an order with items in both
     channels is in both."""
-    return _once(
-        data,
-        "order_channels",
-        lambda: (
-            _frame(data, "orders")
-            .group_by("order_id", "marketplace_id", "channel")
-            .agg(
-                pl.col("purchase_ts").min(),
-                pl.col("last_updated_ts").max(),
-                pl.col("order_status").first(),
-                pl.col("is_business_order").any(),
-                pl.col("quantity").sum().alias("units"),
-                pl.col("sku").first(),
-                pl.col("asin").first(),
-                pl.col("ship_service_level").first(),
-            )
-        ),
-    )
+    key = ("populations", "order_channels", frames_key(data))
+    if key not in data.cache:
+        _order_tables(data)
+    return data.cache[key]
 
 
 def _orders(data: Dataset) -> pl.LazyFrame:
     """One row per order (order id in a marketplace) whatever its channels."""
-    return _once(
-        data,
-        "orders",
-        lambda: (
-            _frame(data, "orders")
-            .group_by("order_id", "marketplace_id")
-            .agg(
-                pl.col("purchase_ts").min(),
-                pl.col("order_status").first(),
-                pl.col("is_business_order").any(),
-                (pl.col("channel") == "MFN").any().alias("has_mfn"),
-            )
-        ),
-    )
+    key = ("populations", "orders", frames_key(data))
+    if key not in data.cache:
+        _order_tables(data)
+    return data.cache[key]
 
 
 # order details the ODR and refund units do not keep (every order is one of them: stored lean)
@@ -123,6 +241,22 @@ _ORDER_DETAIL = (
     "asin",
     "ship_service_level",
 )
+
+
+def _left_join(left: pl.LazyFrame, right: pl.LazyFrame, on: str | list[str]) -> pl.LazyFrame:
+    """`left.join(right, on=on, how="left")` for a `right` with one row per key (a few defects,
+    returns...), in `left`'s row order (the populations are stored by anchor day, as the orders
+    are already): only the matching rows are looked up, nothing over every order is gathered."""
+    on = [on] if isinstance(on, str) else on
+    lf, rt = left.collect(), right.collect()
+    hits = lf.select(on).with_row_index("__r").join(rt, on=on, how="inner")
+    if hits["__r"].is_duplicated().any():  # not one row per key: as the join gives it
+        return lf.lazy().join(rt.lazy(), on=on, how="left")
+    return lf.with_columns(
+        pl.repeat(None, lf.height, dtype=rt.schema[c], eager=True).alias(c).scatter(hits["__r"], hits[c])
+        for c in rt.columns
+        if c not in on
+    ).lazy()
 
 
 def _first(frame: pl.LazyFrame, ts: str, cond: pl.Expr, name: str, keys=("order_id",)) -> pl.LazyFrame:
@@ -154,24 +288,15 @@ def _order_defects(data: Dataset) -> pl.LazyFrame:
     # claims and chargebacks (a few rows, one per order id) joined first: one join less over
     # every order
     claims_cb = claims.join(cb, on="order_id", how="full", coalesce=True)
-    return (
-        _order_channels(data)
-        .filter(pl.col("order_status") != "cancelled")
-        .join(fb, on=["order_id", "marketplace_id"], how="left")
-        .join(claims_cb, on="order_id", how="left")
-        .with_columns(
-            pl.col("purchase_ts").dt.date().alias("anchor_day"),
-            pl.lit(1).alias("weight"),
-            pl.lit(None, _TS).alias("t_in"),
-            pl.min_horizontal("negative_feedback_from", "claims_from", "chargebacks_from").alias(
-                "defects_from"
-            ),
-            *[
-                _never().alias(f"{x}_until")
-                for x in ("defects", "negative_feedback", "claims", "chargebacks")
-            ],
-        )
-        .drop(_ORDER_DETAIL)
+    orders = _order_channels(data).filter(pl.col("order_status") != "cancelled").drop(_ORDER_DETAIL)
+    return _left_join(
+        _left_join(orders, fb, ["order_id", "marketplace_id"]), claims_cb, "order_id"
+    ).with_columns(
+        pl.col("purchase_ts").dt.date().alias("anchor_day"),
+        pl.lit(1).alias("weight"),
+        pl.lit(None, _TS).alias("t_in"),
+        pl.min_horizontal("negative_feedback_from", "claims_from", "chargebacks_from").alias("defects_from"),
+        *[_never().alias(f"{x}_until") for x in ("defects", "negative_feedback", "claims", "chargebacks")],
     )
 
 
@@ -192,14 +317,31 @@ def _mfn_shipments(data: Dataset) -> pl.LazyFrame:
 def _late_shipments(data: Dataset) -> pl.LazyFrame:
     """LSR: MFN orders (not cancelled) by their earliest ship-by day; late from the moment a
     package is confirmed after its ship-by time, or from the ship-by time while none is confirmed."""
-    s = _mfn_shipments(data).filter(pl.col("order_status") != "cancelled")
-    per_order = s.group_by("order_id", "marketplace_id").agg(
-        pl.col("channel").first(),
-        pl.col("carrier").first(),
-        pl.col("latest_ship_ts").min().alias("ship_by"),
-        pl.col("ship_ts").min().alias("first_ship"),
-        pl.col("ship_ts").filter(pl.col("ship_ts") > pl.col("latest_ship_ts")).min().alias("late_confirm"),
+    s = (
+        _mfn_shipments(data)
+        .filter(pl.col("order_status") != "cancelled")
+        .select(
+            "order_id",
+            "marketplace_id",
+            "channel",
+            "carrier",
+            "latest_ship_ts",
+            "ship_ts",
+            pl.when(pl.col("ship_ts") > pl.col("latest_ship_ts")).then(pl.col("ship_ts")).alias("__late"),
+        )
+        .collect()
     )
+    per_order = _grouped(
+        s,
+        ["order_id", "marketplace_id"],
+        [
+            ("channel", "first", "channel"),
+            ("carrier", "first", "carrier"),
+            ("ship_by", "min", "latest_ship_ts"),
+            ("first_ship", "min", "ship_ts"),
+            ("late_confirm", "min", "__late"),
+        ],
+    ).lazy()
     unconfirmed_late = (
         pl.when(pl.col("first_ship").is_null() | (pl.col("first_ship") > pl.col("ship_by")))
         .then(pl.col("ship_by"))
@@ -239,7 +381,7 @@ def _cancellations(data: Dataset) -> pl.LazyFrame:
     seller = (pl.col("order_status") == "cancelled") & (
         pl.col("requested_by").is_null() | pl.col("requested_by").is_in(["seller", "system"])
     )
-    return o.join(c, on="order_id", how="left").with_columns(
+    return _left_join(o, c, "order_id").with_columns(
         pl.col("purchase_ts").dt.date().alias("anchor_day"),
         pl.lit(1).alias("weight"),
         pl.lit(None, _TS).alias("t_in"),
@@ -298,15 +440,20 @@ def _unit_on_time_delivery(data: Dataset) -> pl.LazyFrame:
     p = _decided_packages(data).with_columns(
         pl.when(pl.col("on_time_from").is_null()).then(pl.col("t_in")).otherwise(_never()).alias("late_at")
     )
+    cols = ("order_id", "marketplace_id", "channel", "units", "anchor_day", "t_in", "late_at")
     return (
-        p.group_by("order_id", "marketplace_id")
-        .agg(
-            pl.col("channel").first(),
-            pl.col("units").first().alias("weight"),
-            pl.col("anchor_day").min(),
-            pl.col("t_in").min(),
-            pl.col("late_at").min(),
+        _grouped(
+            p.select(cols).collect(),
+            ["order_id", "marketplace_id"],
+            [
+                ("channel", "first", "channel"),
+                ("weight", "first", "units"),
+                ("anchor_day", "min", "anchor_day"),
+                ("t_in", "min", "t_in"),
+                ("late_at", "min", "late_at"),
+            ],
         )
+        .lazy()
         .with_columns(
             pl.col("t_in").alias("on_time_from"),
             pl.col("late_at").alias("on_time_until"),
@@ -366,9 +513,7 @@ def _refunds(data: Dataset) -> pl.LazyFrame:
     )
     returns = fba.join(mfn, on="order_id", how="full", coalesce=True)  # one join over every order
     return (
-        _orders(data)
-        .filter(pl.col("order_status") != "cancelled")
-        .join(returns, on="order_id", how="left")
+        _left_join(_orders(data).filter(pl.col("order_status") != "cancelled"), returns, "order_id")
         .with_columns(
             pl.lit("ALL").alias("channel"),
             pl.col("purchase_ts").dt.date().alias("anchor_day"),
@@ -421,10 +566,42 @@ def _stored_name(name: str) -> str:
     return f"units-{name}-{_CODE}"
 
 
+# populations kept with the metric columns alone (`_lean`): only the metrics read their units
+LEAN = frozenset(
+    {
+        "late_shipments",
+        "cancellations",
+        "valid_tracking",
+        "on_time_delivery",
+        "unit_on_time_delivery",
+        "refunds",
+    }
+)
+_CORE = ("marketplace_id", "channel", "anchor_day", "weight", "t_in")
+
+
+def _lean(lf: pl.LazyFrame) -> pl.LazyFrame:
+    """The columns of a population the metrics read: the core ones and each numerator's
+    `_from` / `_until` (so the build reads only what those need)."""
+    names = lf.collect_schema().names()
+    return lf.select([c for c in names if c in _CORE or c.endswith(("_from", "_until"))])
+
+
 def _builder(data: Dataset, name: str):
     if name == MFN_WITHOUT_SHIPMENTS:
         return lambda: _mfn_orders_without_shipments(data)
-    return lambda: _BUILD[name](data).sort("anchor_day")
+    if name in LEAN:
+        return lambda: _anchor_sorted(_lean(_BUILD[name](data)).collect())
+    return lambda: _anchor_sorted(_BUILD[name](data).collect())
+
+
+def _anchor_sorted(df: pl.DataFrame) -> pl.DataFrame:
+    """`df` sorted by `anchor_day` (most come out of the builds in that order already: the
+    exports list orders by purchase time)."""
+    day = df["anchor_day"]
+    if day.null_count() == 0 and day.is_sorted():
+        return df
+    return df.sort("anchor_day")
 
 
 def prepare(data: Dataset, names: set[str]) -> None:
@@ -439,7 +616,8 @@ def prepare(data: Dataset, names: set[str]) -> None:
 
 def units(data: Dataset, name: str) -> pl.LazyFrame:
     """The population `name` in stored types (marketplace and channel as enums), sorted by
-    `anchor_day`; computed once per dataset and kept with its on-disk cache."""
+    `anchor_day`; computed once per dataset and kept with its on-disk cache. A `LEAN` one holds
+    the columns the metrics read alone."""
     lf = data.derived(_stored_name(name), _builder(data, name))
     _built(data, name)
     return lf
@@ -457,7 +635,12 @@ def _built(data: Dataset, name: str) -> None:
 
 def _public(name: str):
     def population(data: Dataset) -> pl.LazyFrame:
-        return as_text(units(data, name))
+        if name not in LEAN:
+            return as_text(units(data, name))
+        key = ("population rows", name, frames_key(data))  # every column: built when asked for
+        if key not in data.cache:
+            data.cache[key] = _anchor_sorted(_BUILD[name](data).collect()).lazy()
+        return as_text(data.cache[key])
 
     population.__name__ = name
     population.__doc__ = _BUILD[name].__doc__

@@ -1,0 +1,98 @@
+"""The speed-ups of the fast reader change nothing it reads: the repeated columns of a big file
+typed in parallel give the rows, reasons and counts of the one-by-one typing, and the sort-based
+search for repeated hashes is `Series.is_duplicated`."""
+
+from __future__ import annotations
+
+import numpy as np
+import polars as pl
+import pytest
+
+from analysis import config
+from analysis.inputs import sources
+
+
+@pytest.mark.parametrize("n", [0, 1, 2, 50, 5000])
+def test_repeats_is_is_duplicated(n):
+    rng = np.random.default_rng(n)
+    for high in (3, 2**63):
+        h = rng.integers(0, high, n, dtype=np.uint64)
+        assert sources._repeats(h).to_list() == pl.Series(h).is_duplicated().to_list()
+        assert sources._repeats(pl.Series(h)).to_list() == pl.Series(h).is_duplicated().to_list()
+
+
+def _read(folder) -> sources.Dataset:
+    return sources.load(folder, use_cache=False)
+
+
+def _same(a: sources.Dataset, b: sources.Dataset) -> None:
+    for kind in sources.TABLE_KINDS:
+        assert a.frame(kind).collect().equals(b.frame(kind).collect()), kind
+    assert a.quarantine.equals(b.quarantine)
+    assert [(f.path.name, f.rows, f.quarantined, f.duplicates, f.accepted) for f in a.files] == [
+        (f.path.name, f.rows, f.quarantined, f.duplicates, f.accepted) for f in b.files
+    ]
+    assert a.notes == b.notes
+
+
+def test_parallel_typing_reads_what_the_sequential_one_reads(tmp_path, monkeypatch):
+    """Every file of the sample, and an All Orders file with broken cells, blank values, padded
+    and repeated rows: typed with its repeated columns in parallel (as a file of a million rows
+    is) and one after the other."""
+    from analysis.inputs.sample import ORDERS_HEADER
+
+    folder = tmp_path / "data"
+    folder.mkdir()
+    for p in config.SAMPLE_DIR.iterdir():
+        if p.is_file():
+            (folder / p.name).write_bytes(p.read_bytes())
+
+    def row(i: int, **cells: str) -> str:
+        base = dict.fromkeys(ORDERS_HEADER, "")
+        base.update(
+            {
+                "amazon-order-id": f"111-{i:07d}-0000001",
+                "purchase-date": "2026-05-01T10:00:00+00:00",
+                "last-updated-date": "2026-05-02T10:00:00+00:00",
+                "order-status": "Shipped",
+                "fulfillment-channel": "Merchant" if i % 2 else "Amazon",
+                "sales-channel": "Amazon.com",
+                "sku": f"SKU-{i % 7}",
+                "quantity": str(1 + i % 3),
+                "item-price": "9.99",
+                "is-business-order": "false",
+            }
+        )
+        base.update(cells)
+        return "\t".join(base[h] for h in ORDERS_HEADER)
+
+    lines = [row(i) for i in range(300)]
+    lines += [
+        row(400, quantity="-1"),
+        row(401, **{"order-status": "Lost"}),
+        row(402, sku=" SKU-1 "),
+        row(403, quantity=""),
+        row(404, **{"is-business-order": "maybe"}),
+        row(405, **{"item-price": "abc"}),
+        row(5),
+        row(6),
+    ]
+    (folder / "extra_orders.txt").write_text("\t".join(ORDERS_HEADER) + "\n" + "\n".join(lines) + "\n")
+    fast = sources._fast_export
+    read_fast: list[str] = []
+
+    def spy(shown, *rest):
+        out = fast(shown, *rest)
+        if out is not None:
+            read_fast.append(shown)
+        return out
+
+    monkeypatch.setattr(sources, "_fast_export", spy)
+    monkeypatch.setattr(sources, "_PARALLEL_ROWS", 10**12)
+    one_by_one = _read(folder)
+    monkeypatch.setattr(sources, "_PARALLEL_ROWS", 0)
+    parallel = _read(folder)
+    _same(one_by_one, parallel)
+    assert "extra_orders.txt" in read_fast
+    assert parallel.quarantine.filter(pl.col("file") == "extra_orders.txt").height == 5
+    assert any(f.duplicates for f in parallel.files)
