@@ -347,6 +347,29 @@ def test_a_killed_worker_is_retried_once_then_failed(fleet_dir, tmp_path):
     assert json.loads(res.json_path.read_text())["accounts"][1]["status"] == "failed"
 
 
+def test_the_biggest_accounts_start_first(tmp_path):
+    """Tasks start largest data folder first (one worker: in that order exactly), so the biggest
+    accounts do not run alone at the end; the rows stay in the accounts file's order."""
+    sizes = {"small": 10, "big": 30_000, "middle": 3_000, "tiny": 1}
+    body = ""
+    for name, size in sizes.items():
+        (tmp_path / name).mkdir()
+        (tmp_path / name / "All_Orders.txt").write_bytes(b"x" * size)
+        body += f'[[account]]\nname = "{name}"\ndata = "{name}"\n'
+    path = tmp_path / "accounts.toml"
+    path.write_text(body)
+    started = tmp_path / "started.txt"
+
+    def record(job):
+        with started.open("a") as fh:
+            fh.write(job.name + "\n")
+        return {"name": job.name, "status": "ok"}
+
+    res = fleet.run(path, period=WEEK, workers=1, out_root=tmp_path / "out", progress=False, task_fn=record)
+    assert started.read_text().split() == ["big", "middle", "small", "tiny"]
+    assert [r["name"] for r in res.rows] == list(sizes)
+
+
 # --------------------------------------------------------------------------- the kept kernel
 
 

@@ -287,10 +287,14 @@ def _gather(client, jobs: list[task.Job], fn, progress: bool | Progress | None) 
     from dask.distributed import as_completed
 
     run_id = uuid.uuid4().hex[:12]
+    # the biggest accounts first: started last, they would keep one worker busy while the others
+    # have nothing left to do (largest first keeps the run's tail short)
+    size = [_data_bytes(job.data) for job in jobs]
     futures = [
-        client.submit(fn, job, key=f"fleet-{run_id}-{i}", pure=False, retries=1) for i, job in enumerate(jobs)
+        client.submit(fn, jobs[i], key=f"fleet-{run_id}-{i}", pure=False, retries=1, priority=size[i])
+        for i in sorted(range(len(jobs)), key=lambda i: -size[i])
     ]
-    where = {f.key: i for i, f in enumerate(futures)}
+    where = {f.key: int(f.key.rsplit("-", 1)[1]) for f in futures}
     rows: list[dict | None] = [None] * len(jobs)
     bar = _bar(progress, len(jobs))
     done = 0
@@ -311,6 +315,21 @@ def _gather(client, jobs: list[task.Job], fn, progress: bool | Progress | None) 
         if bar is not None:
             bar.close()
     return rows  # type: ignore[return-value]
+
+
+def _data_bytes(folder: str) -> int:
+    """The size of the files in an account's data folder (0 when it cannot be read here): how
+    long its task runs, roughly, for the order tasks are started in."""
+    total = 0
+    try:
+        with os.scandir(folder) as entries:
+            for e in entries:
+                with contextlib.suppress(OSError):
+                    if e.is_file():
+                        total += e.stat().st_size
+    except OSError:
+        return 0
+    return total
 
 
 def _row_of(fut, job: task.Job) -> dict:
