@@ -303,5 +303,50 @@ def test_vega_bundle_is_kept_and_checked(tmp_path, monkeypatch):
         render.vega_bundle.cache_clear()
         assert render.vega_bundle() == bundle
         assert kept.read_bytes().decode("utf-8").partition("\n")[2] == bundle
+        # replaced with its own matching seal (anyone who can write a shared cache folder could):
+        # still not used, since only the pinned version's own bundle is
+        import hashlib
+
+        evil = bundle[:-100] + "alert(1)"
+        kept.write_bytes((hashlib.sha256(evil.encode()).hexdigest() + "\n" + evil).encode())
+        render.vega_bundle.cache_clear()
+        assert render.vega_bundle() == bundle
+        # a version whose bundle was not checked: built, never stored
+        for f in (tmp_path / "vega").iterdir():
+            f.unlink()
+        monkeypatch.setattr(render, "KNOWN_BUNDLES", {})
+        render.vega_bundle.cache_clear()
+        assert render.vega_bundle() == bundle and not any((tmp_path / "vega").iterdir())
     finally:
         render.vega_bundle.cache_clear()
+
+
+def test_the_pinned_bundle_is_known():
+    """The pinned vl-convert's bundle is in KNOWN_BUNDLES (else no report would keep it: update
+    the table with the pins)."""
+    import hashlib
+
+    import vl_convert as vlc
+
+    from analysis.report import charts
+
+    name = f"{vlc.__version__}-{charts.vl_version()}"
+    assert render.KNOWN_BUNDLES.get(name) == hashlib.sha256(charts.vega_bundle().encode()).hexdigest()
+
+
+def test_compiled_templates_are_kept_only_where_no_one_else_can_write(tmp_path, monkeypatch):
+    """Jinja's compiled templates are code, run when loaded: kept in the cache's `jinja/` folder
+    when it is this user's alone; a folder others can write (a shared cache) keeps none."""
+    import types
+
+    from jinja2 import Environment
+
+    monkeypatch.setenv("AH_CACHE_DIR", str(tmp_path))
+    exporter = types.SimpleNamespace(environment=Environment())
+    render._keep_compiled_templates(exporter)
+    assert exporter.environment.bytecode_cache is not None
+    assert (tmp_path / "jinja").stat().st_mode & 0o777 == 0o700
+    (tmp_path / "jinja").chmod(0o777)  # a shared, world-writable cache
+    exporter = types.SimpleNamespace(environment=Environment())
+    render._keep_compiled_templates(exporter)
+    assert exporter.environment.bytecode_cache is None

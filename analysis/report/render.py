@@ -194,7 +194,7 @@ def _keep_compiled_templates(exporter) -> None:
     """Keep the Python code Jinja compiles the report's templates to in the on-disk cache's
     folder (`jinja/`): compiling them took 0.2 s of every process's first report. Jinja's own
     bytecode cache: an entry is used only for the same template source (its checksum) and
-    Python version, else compiled again. Not with `--no-cache`."""
+    Python version, else compiled again. Not with `--no-cache`, nor in a folder others can write."""
     from analysis.inputs import cache
 
     if not cache.enabled():
@@ -203,10 +203,23 @@ def _keep_compiled_templates(exporter) -> None:
 
     folder = cache.root() / "jinja"
     try:
-        folder.mkdir(parents=True, exist_ok=True)
+        folder.mkdir(mode=0o700, parents=True, exist_ok=True)
+        st = os.stat(folder, follow_symlinks=False)
     except OSError:
         return
+    # compiled code is run when loaded: kept only in a folder of this user's that no one else can
+    # write (a cache folder shared by an agency's workers keeps no code)
+    if not private_folder(st):
+        return
     exporter.environment.bytecode_cache = FileSystemBytecodeCache(str(folder))
+
+
+def private_folder(st: os.stat_result) -> bool:
+    """A real folder owned by this user, not writable by its group or others."""
+    import stat
+
+    mine = not hasattr(os, "getuid") or st.st_uid == os.getuid()
+    return stat.S_ISDIR(st.st_mode) and mine and not st.st_mode & 0o022
 
 
 @contextlib.contextmanager
@@ -224,13 +237,22 @@ def _exporter() -> Iterator:
         _exporters.put(exporter)
 
 
+# The SHA-256 of the bundle each pinned vl-convert / Vega-Lite pair builds. The bundle is script
+# inlined into every report, and a cache folder may be shared (an agency's workers): a stored
+# bundle is used only when it is exactly this text, so a file written into the cache folder by
+# anyone else can never put its script into a report.
+KNOWN_BUNDLES = {
+    "1.9.0-v6_4": "3425bd951a44d478d0505c6b5d1e8d57656b6e9a4da7bfe88a718ce61d76e572",
+}
+
+
 @functools.cache
 def vega_bundle() -> str:
     """`charts.vega_bundle()` (vl-convert's offline Vega bundle, the same text for the same
     vl-convert and Vega-Lite versions), kept in the on-disk cache's folder (`vega/`): vl-convert
     builds it in 1.7-3.2 s on 2 busy cores, every process, which was the longest step of a
-    single report. The file holds the SHA-256 of the bundle on its first line, checked on every
-    read: a damaged file is built again. No cache (`--no-cache`) or a cache folder that cannot be
+    single report. Stored and read only for a version in KNOWN_BUNDLES, and only when its text
+    has that SHA-256: a damaged or replaced file is built again. No cache (`--no-cache`) or a cache folder that cannot be
     written: built in memory, as before."""
     from analysis.inputs import cache
 
@@ -241,14 +263,19 @@ def vega_bundle() -> str:
     import vl_convert as vlc
 
     name = re.sub(r"[^\w.-]", "_", f"{getattr(vlc, '__version__', 'unknown')}-{charts.vl_version()}")
+    known = KNOWN_BUNDLES.get(name)
+    if known is None:  # a version whose bundle we have not checked: built every time, never stored
+        return charts.vega_bundle()
     path = cache.root() / "vega" / f"bundle-{name}.js"
     try:
         seal, _, body = path.read_bytes().decode("utf-8").partition("\n")  # bytes: no newline translation
-        if seal == hashlib.sha256(body.encode("utf-8")).hexdigest():
+        if seal == known and hashlib.sha256(body.encode("utf-8")).hexdigest() == known:
             return body
     except (OSError, UnicodeDecodeError, ValueError):
         pass
     body = charts.vega_bundle()
+    if hashlib.sha256(body.encode("utf-8")).hexdigest() != known:
+        return body  # not the bundle this version built when pinned: used, never stored
     with contextlib.suppress(OSError):
         _atomic_write(path, hashlib.sha256(body.encode("utf-8")).hexdigest() + "\n" + body)
     return body
