@@ -22,6 +22,17 @@ def _run_time(text: str) -> str:
     return re.sub(r"<span class=(\\?)\"run-time(\\?)\">[^<]*</span>", "", text)
 
 
+def _same_report(one, other) -> None:
+    """Two renders of one period: the same HTML and executed notebook, but for the run's time."""
+    assert _run_time(one.html.read_text(encoding="utf-8")) == _run_time(
+        other.html.read_text(encoding="utf-8")
+    )
+    a, b = (nbformat.read(p, as_version=4) for p in (one.notebook, other.notebook))
+    for nb in (a, b):
+        nb.metadata["papermill"].pop("end_time")
+    assert _run_time(nbformat.writes(a)) == _run_time(nbformat.writes(b))
+
+
 class KernelWatch:
     """The ipykernel processes started under this process while it runs (sampled every 50 ms: a
     report's kernel lives for seconds)."""
@@ -62,14 +73,7 @@ def test_periods_share_one_kernel_and_equal_single_renders(tmp_path):
     single = render.render(
         config.SAMPLE_DIR, period="2026-W45", account="acme", out_root=tmp_path / "one", index=False
     )
-    kept = results[1]
-    assert _run_time(kept.html.read_text(encoding="utf-8")) == _run_time(
-        single.html.read_text(encoding="utf-8")
-    )
-    a, b = (nbformat.read(p, as_version=4) for p in (kept.notebook, single.notebook))
-    for nb in (a, b):
-        nb.metadata["papermill"].pop("end_time")
-    assert _run_time(nbformat.writes(a)) == _run_time(nbformat.writes(b))
+    _same_report(results[1], single)
     index = (tmp_path / "many" / "index.html").read_text(encoding="utf-8")
     assert all(f"acme/{p}/metrics-summary.html" in index for p in PERIODS)
     assert not list((tmp_path / "many").rglob(".*"))  # no running or temporary file left
@@ -149,13 +153,7 @@ def test_one_period_runs_in_process_and_equals_a_kernel_run(tmp_path):
     kernel = render.render(
         config.SAMPLE_DIR, period="2026-W45", account="acme", out_root=tmp_path / "kernel", index=False
     )
-    assert _run_time(res.html.read_text(encoding="utf-8")) == _run_time(
-        kernel.html.read_text(encoding="utf-8")
-    )
-    a, b = (nbformat.read(p, as_version=4) for p in (res.notebook, kernel.notebook))
-    for nb in (a, b):
-        nb.metadata["papermill"].pop("end_time")
-    assert _run_time(nbformat.writes(a)) == _run_time(nbformat.writes(b))
+    _same_report(res, kernel)
     assert (res.html.parent / "summary.json").read_text() == (kernel.html.parent / "summary.json").read_text()
     assert "acme/2026-W45/metrics-summary.html" in (tmp_path / "in" / "index.html").read_text(
         encoding="utf-8"
