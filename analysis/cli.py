@@ -325,10 +325,20 @@ def main(argv: list[str] | None = None) -> int:
 
     try:
         return _run(args)
-    except (AnalysisError, OSError) as exc:
+    except KeyboardInterrupt:  # Ctrl-C: stopped as asked, in one line (files are written whole or not at all)
+        if args.debug:
+            raise
+        _err("interrupted: the command stopped before it finished.")
+        return 130
+    except AnalysisError as exc:
         if args.debug:
             raise
         _err(f"error: {exc}")
+        return 2
+    except OSError as exc:
+        if args.debug:
+            raise
+        _err(f"error: {_os_error(exc)}")
         return 2
     except Exception as exc:  # a bug of ours, not the user's input: say so
         if args.debug:
@@ -338,6 +348,16 @@ def main(argv: list[str] | None = None) -> int:
             "run again with --debug for the traceback and report it."
         )
         return 3
+
+
+def _os_error(exc: OSError) -> str:
+    """An operating-system error as a sentence: what the system said, and of which file."""
+    what = exc.strerror or type(exc).__name__
+    if exc.filename is None:
+        return f"{what}." if exc.strerror else str(exc)
+    from analysis.safety import terminal_text
+
+    return f"{terminal_text(str(exc.filename))}: {what.lower()} (the operating system refused it)."
 
 
 def _cache_environment(args: argparse.Namespace) -> None:

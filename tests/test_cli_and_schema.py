@@ -216,3 +216,42 @@ def test_unknown_or_absent_marketplace_is_refused_up_front(tmp_path):
         r = _run("metrics", "--data", str(config.SAMPLE_DIR), "--as-of", "2026-11-15", "--marketplace", m)
         assert r.returncode == 2 and words in r.stderr
     assert not (tmp_path / "r").exists()  # no failed notebook left behind
+
+
+@pytest.mark.parametrize("delay", [1.2, 2.2])
+def test_ctrl_c_stops_in_one_line_and_leaves_nothing_half_written(tmp_path, delay):
+    """Ctrl-C during a report (while its notebook runs, or while its page is exported): one line,
+    exit 130, no traceback, and no running or temporary file left in the report folder."""
+    import signal
+    import time
+
+    out = tmp_path / "out"
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "analysis", "report", "--data", str(config.SAMPLE_DIR), "--out", str(out)],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        start_new_session=True,  # its own group: SIGINT reaches it as a terminal's Ctrl-C would
+    )
+    time.sleep(delay)
+    proc.send_signal(signal.SIGINT)
+    stdout, stderr = proc.communicate(timeout=120)
+    if proc.returncode == 0:
+        pytest.skip("the report finished before the interrupt")
+    assert proc.returncode == 130, stderr
+    assert (
+        "Traceback" not in stderr and stderr.strip() == "interrupted: the command stopped before it finished."
+    )
+    assert not [p for p in out.rglob(".*") if p.is_file()], list(out.rglob(".*"))
+
+
+def test_an_operating_system_refusal_is_one_sentence_naming_the_path(tmp_path):
+    """`--out` under a file: the system's refusal said as a sentence with the path, not as
+    Python's "[Errno 20] ..." text."""
+    blocker = tmp_path / "a-file"
+    blocker.write_text("")
+    r = _run("report", "--data", str(config.SAMPLE_DIR), "--out", str(blocker / "reports"))
+    assert r.returncode == 2
+    assert "[Errno" not in r.stderr and "Traceback" not in r.stderr
+    assert r.stderr.startswith(f"error: {blocker / 'reports'}") and "not a directory" in r.stderr, r.stderr
+    assert r.stderr.count("\n") == 1

@@ -196,3 +196,20 @@ def test_explorer_widget_change_updates_the_drilldown(sample_data):
     assert set(ex.filtered()["cause"]) == {"not_received"}
     ex.controls["sku"].value = "HUB-7"
     assert all("HUB-7" in s for s in ex.filtered()["skus"])
+
+
+def test_rolloff_forecast_with_a_year_long_window(sample_data, tmp_path):
+    """A valid setting (FBA's window and lag of 365 days) puts FBA's window before the sample's
+    first order: its rows, first, have no rate (more of them than polars infers a type from), the
+    seller-fulfilled rows after them do. The columns are typed, not inferred, so the report renders
+    instead of failing in its roll-off cell."""
+    from analysis.metrics import settings as st
+
+    path = tmp_path / "long.toml"
+    path.write_text("[orderDefectRate.afn]\nwindow_days = 365\nlag_days = 365\n")
+    defs = st.build(path).metrics
+    f = rolloff.forecast(sample_data, dt.date(2026, 11, 15), defs)
+    assert f.schema["rate"] == pl.Float64 and f.schema["orders"] == pl.Float64
+    afn, mfn = (f.filter(pl.col("channel") == ch)["rate"] for ch in ("AFN", "MFN"))
+    assert afn.null_count() == afn.len() > 100 and mfn.drop_nulls().len() > 0
+    assert rolloff.summary(sample_data, dt.date(2026, 11, 15), defs).height > 0

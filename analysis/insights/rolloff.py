@@ -100,7 +100,21 @@ def forecast(
                         "target": d.target,
                     }
                 )
-    return pl.DataFrame(rows).sort("marketplace_id", "channel", "scenario", "day")
+    # typed, not inferred: a long run of days without orders (rate None) must not make the
+    # column null-typed before the first rate arrives
+    return pl.DataFrame(rows, schema=FORECAST_SCHEMA).sort("marketplace_id", "channel", "scenario", "day")
+
+
+FORECAST_SCHEMA = {
+    "marketplace_id": pl.String,
+    "channel": pl.String,
+    "scenario": pl.String,
+    "day": pl.Date,
+    "orders": pl.Float64,  # projected days add a fraction of the recent daily volume
+    "defects": pl.Int64,
+    "rate": pl.Float64,
+    "target": pl.Float64,
+}
 
 
 def summary(data: Dataset, as_of: dt.date, defs: tuple[m.MetricDef, ...], **kw) -> pl.DataFrame:

@@ -1152,8 +1152,9 @@ def render(
     except PapermillExecutionError as exc:
         failed = out / f"{REPORT_NAME}.failed.ipynb"
         os.replace(tmp_nb, failed)
+        evalue = " ".join(str(exc.evalue).split())  # one sentence: polars' messages span lines
         raise ReportError(
-            f"{account} {p.label}: the report notebook failed in cell {exc.exec_count} ({exc.ename}: {exc.evalue}); "
+            f"{account} {p.label}: the report notebook failed in cell {exc.exec_count} ({exc.ename}: {evalue}); "
             f"the executed notebook with the error is kept at {failed}",
             failed,
             p.label,
@@ -1161,21 +1162,23 @@ def render(
     except BaseException:
         tmp_nb.unlink(missing_ok=True)
         raise
-    nb = nbformat.read(tmp_nb, as_version=4)
-    _strip_volatile(nb)
-    head = _headline(nb) or {
-        "account": account,
-        "period": p.label,
-        "asOf": p.as_of.isoformat(),
-        "status": "NONE",
-    }
-    _atomic_write(out / f"{REPORT_NAME}.html", export_html(nb))
-    _atomic_write(out / f"{REPORT_NAME}.ipynb", nbformat.writes(nb))
-    _atomic_write(
-        out / "summary.json",
-        json.dumps({**head, "marketplace": marketplace, "version": __version__}, indent=1),
-    )
-    tmp_nb.unlink(missing_ok=True)
+    try:  # interrupted (Ctrl-C) while exporting: the running notebook is not left behind
+        nb = nbformat.read(tmp_nb, as_version=4)
+        _strip_volatile(nb)
+        head = _headline(nb) or {
+            "account": account,
+            "period": p.label,
+            "asOf": p.as_of.isoformat(),
+            "status": "NONE",
+        }
+        _atomic_write(out / f"{REPORT_NAME}.html", export_html(nb))
+        _atomic_write(out / f"{REPORT_NAME}.ipynb", nbformat.writes(nb))
+        _atomic_write(
+            out / "summary.json",
+            json.dumps({**head, "marketplace": marketplace, "version": __version__}, indent=1),
+        )
+    finally:
+        tmp_nb.unlink(missing_ok=True)
     (out / f"{REPORT_NAME}.failed.ipynb").unlink(missing_ok=True)
     if index:
         write_index(Path(out_root))
