@@ -1,3 +1,12 @@
-from analysis.cli import main
+import sys
 
-raise SystemExit(main())
+try:
+    from analysis.cli import main
+
+    code = main()
+except KeyboardInterrupt:  # Ctrl-C before the command's own handler is in place (imports) or after it
+    if "--debug" in sys.argv:
+        raise
+    print("interrupted: the command stopped before it finished.", file=sys.stderr)
+    code = 130
+raise SystemExit(code)
