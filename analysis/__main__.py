@@ -1,5 +1,7 @@
 import sys
 
+from analysis.errors import INTERRUPTED
+
 try:
     from analysis.cli import main
 
@@ -7,6 +9,6 @@ try:
 except KeyboardInterrupt:  # Ctrl-C before the command's own handler is in place (imports) or after it
     if "--debug" in sys.argv:
         raise
-    print("interrupted: the command stopped before it finished.", file=sys.stderr)
+    print(INTERRUPTED, file=sys.stderr)
     code = 130
 raise SystemExit(code)

@@ -319,7 +319,7 @@ def _parser() -> argparse.ArgumentParser:
 
 def main(argv: list[str] | None = None) -> int:
     args = _parser().parse_args(argv)
-    from analysis.errors import AnalysisError
+    from analysis.errors import INTERRUPTED, AnalysisError
 
     _cache_environment(args)
 
@@ -328,7 +328,7 @@ def main(argv: list[str] | None = None) -> int:
     except KeyboardInterrupt:  # Ctrl-C: stopped as asked, in one line (files are written whole or not at all)
         if args.debug:
             raise
-        _err("interrupted: the command stopped before it finished.")
+        _err(INTERRUPTED)
         return 130
     except AnalysisError as exc:
         if args.debug:

@@ -1,6 +1,10 @@
 """The suite's errors: one hierarchy, so the CLI catches only ours (anything else is a bug and
 keeps its traceback)."""
 
+# what a command says when Ctrl-C stops it (exit 130), from its handler in `cli.main` or, during
+# the imports before that handler exists, in `__main__`
+INTERRUPTED = "interrupted: the command stopped before it finished."
+
 
 class AnalysisError(Exception):
     """A problem the user can fix; the message is one sentence that says what to do."""

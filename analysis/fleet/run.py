@@ -290,11 +290,12 @@ def _gather(client, jobs: list[task.Job], fn, progress: bool | Progress | None) 
     # the biggest accounts first: started last, they would keep one worker busy while the others
     # have nothing left to do (largest first keeps the run's tail short)
     size = [_data_bytes(job.data) for job in jobs]
+    order = sorted(range(len(jobs)), key=lambda i: -size[i])
     futures = [
         client.submit(fn, jobs[i], key=f"fleet-{run_id}-{i}", pure=False, retries=1, priority=size[i])
-        for i in sorted(range(len(jobs)), key=lambda i: -size[i])
+        for i in order
     ]
-    where = {f.key: int(f.key.rsplit("-", 1)[1]) for f in futures}
+    where = {f.key: i for f, i in zip(futures, order, strict=True)}
     rows: list[dict | None] = [None] * len(jobs)
     bar = _bar(progress, len(jobs))
     done = 0

@@ -130,11 +130,7 @@ def triage(data: Dataset, as_of: dt.date) -> pl.DataFrame:
     )
     t = fb.join(chan, on="order_id", how="left").join(ship, on="order_id", how="left")
     # contact details found for the whole column at once (one regex pass, not one per comment)
-    looked = pl.col("comments").fill_null("").str.slice(0, safety.LOOK_CHARS)
-    found = t.select(safety.personal_data_exprs(looked))
-    personal = [
-        [k for k, hit in zip(safety.PERSONAL_KINDS, hits, strict=True) if hit] for hits in found.iter_rows()
-    ]
+    personal = safety.personal_data_of(t, pl.col("comments").fill_null("").str.slice(0, safety.LOOK_CHARS))
     rows = []
     for r, kinds in zip(t.iter_rows(named=True), personal, strict=True):
         bs = None if r["buy_unknown"] in (None, True) else r["buy_shipping"]
