@@ -1,6 +1,6 @@
 import sys
 
-from analysis.errors import INTERRUPTED
+from analysis.errors import interrupted
 
 try:
     from analysis.cli import main
@@ -9,6 +9,5 @@ try:
 except KeyboardInterrupt:  # Ctrl-C before the command's own handler is in place (imports) or after it
     if "--debug" in sys.argv:
         raise
-    print(INTERRUPTED, file=sys.stderr)
-    code = 130
+    code = interrupted()
 raise SystemExit(code)

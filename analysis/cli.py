@@ -319,7 +319,7 @@ def _parser() -> argparse.ArgumentParser:
 
 def main(argv: list[str] | None = None) -> int:
     args = _parser().parse_args(argv)
-    from analysis.errors import INTERRUPTED, AnalysisError
+    from analysis.errors import AnalysisError, interrupted
 
     _cache_environment(args)
 
@@ -328,8 +328,7 @@ def main(argv: list[str] | None = None) -> int:
     except KeyboardInterrupt:  # Ctrl-C: stopped as asked, in one line (files are written whole or not at all)
         if args.debug:
             raise
-        _err(INTERRUPTED)
-        return 130
+        return interrupted()
     except AnalysisError as exc:
         if args.debug:
             raise

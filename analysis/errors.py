@@ -6,6 +6,17 @@ keeps its traceback)."""
 INTERRUPTED = "interrupted: the command stopped before it finished."
 
 
+def interrupted() -> int:
+    """Say INTERRUPTED and ignore further Ctrl-C while the process shuts down (a second
+    KeyboardInterrupt during shutdown would kill it by the signal, not exit 130)."""
+    import signal
+    import sys
+
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    print(INTERRUPTED, file=sys.stderr)
+    return 130
+
+
 class AnalysisError(Exception):
     """A problem the user can fix; the message is one sentence that says what to do."""
 
