@@ -131,11 +131,14 @@ def test_corpus_case_same_from_the_cache(tmp_path, name):
     assert from_cache or cold.startswith("DataError")
 
 
+@pytest.mark.parametrize("in_place", [True, False], ids=["cells-in-place", "per-value"])
 @pytest.mark.parametrize("name", ["sample", *_corpus_cases()])
-def test_fast_reader_gives_the_line_by_line_rows(tmp_path, monkeypatch, name):
-    """polars' CSV reader on plain files and the line-by-line reader agree, row for row."""
+def test_fast_reader_gives_the_line_by_line_rows(tmp_path, monkeypatch, name, in_place):
+    """polars' CSV reader on plain files and the line-by-line reader agree, row for row, whether
+    the repeated columns are typed cell by cell (small files) or once per distinct value."""
     folder = config.SAMPLE_DIR if name == "sample" else _case(tmp_path, name)
 
+    monkeypatch.setattr(sources, "_IN_PLACE_ROWS", 10**12 if in_place else -1)
     fast = _run(folder, None)
     monkeypatch.setattr(sources, "FAST_PATH", False)
     assert _run(folder, None) == fast
@@ -406,10 +409,13 @@ def test_one_cold_metrics_run_stores_every_population_it_computed(tmp_path, samp
     assert not again.cache_notes
 
 
-def test_fast_reader_finds_duplicates_that_differ_only_in_padding(tmp_path, monkeypatch):
+@pytest.mark.parametrize("in_place", [True, False], ids=["cells-in-place", "per-value"])
+def test_fast_reader_finds_duplicates_that_differ_only_in_padding(tmp_path, monkeypatch, in_place):
     """A repeated-text column (SKU) read as it is by the fast reader, and one whose values carry
     spaces: rows equal once their cells are stripped are duplicates for both readers."""
     from analysis.inputs.sample import ORDERS_HEADER
+
+    monkeypatch.setattr(sources, "_IN_PLACE_ROWS", 10**12 if in_place else -1)
 
     def row(order: str, sku: str) -> str:
         cells = dict.fromkeys(ORDERS_HEADER, "")

@@ -62,6 +62,26 @@ def test_claim_and_return_reasons():
     assert causes.return_cause("UNWANTED_ITEM") == "other"
 
 
+def test_fold_of_plain_text_is_the_full_fold():
+    """ASCII text takes a shortcut (lower case): it folds as decomposing and dropping accents does."""
+    import random
+    import unicodedata
+
+    def full(text: str) -> str:
+        norm = unicodedata.normalize("NFKD", text.casefold())
+        return (
+            "".join(c for c in norm if not unicodedata.combining(c)).replace("\u2019", "'").replace("ß", "ss")
+        )
+
+    rnd = random.Random(7)
+    texts = ["".join(chr(i) for i in range(128)), "DAMAGED Box, Late!", ""]
+    texts += ["".join(chr(rnd.randrange(128)) for _ in range(rnd.randrange(40))) for _ in range(2000)]
+    for text in texts:
+        assert causes.fold(text) == full(text)
+    assert causes.fold("Beschädigt STRASSE straße") == "beschadigt strasse strasse"
+    assert causes.fold("didn\u2019t arrive") == "didn't arrive"
+
+
 @pytest.mark.parametrize(
     ("comment", "channel", "on_time", "buy", "verdict", "rule_part"),
     [

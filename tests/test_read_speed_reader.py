@@ -38,7 +38,7 @@ def _same(a: sources.Dataset, b: sources.Dataset) -> None:
 def test_parallel_typing_reads_what_the_sequential_one_reads(tmp_path, monkeypatch):
     """Every file of the sample, and an All Orders file with broken cells, blank values, padded
     and repeated rows: typed with its repeated columns in parallel (as a file of a million rows
-    is) and one after the other."""
+    is), one after the other, and cell by cell (as a small file is)."""
     from analysis.inputs.sample import ORDERS_HEADER
 
     folder = tmp_path / "data"
@@ -88,11 +88,14 @@ def test_parallel_typing_reads_what_the_sequential_one_reads(tmp_path, monkeypat
         return out
 
     monkeypatch.setattr(sources, "_fast_export", spy)
+    monkeypatch.setattr(sources, "_IN_PLACE_ROWS", -1)  # typed once per distinct value
     monkeypatch.setattr(sources, "_PARALLEL_ROWS", 10**12)
     one_by_one = _read(folder)
     monkeypatch.setattr(sources, "_PARALLEL_ROWS", 0)
     parallel = _read(folder)
     _same(one_by_one, parallel)
+    monkeypatch.setattr(sources, "_IN_PLACE_ROWS", 10**12)  # every cell where it stands
+    _same(one_by_one, _read(folder))
     assert "extra_orders.txt" in read_fast
     assert parallel.quarantine.filter(pl.col("file") == "extra_orders.txt").height == 5
     assert any(f.duplicates for f in parallel.files)

@@ -101,6 +101,8 @@ RETURN_REASON_CAUSE = {
 
 def fold(text: str) -> str:
     """Lower case without accents (ü -> u, é -> e), so 'beschädigt' and 'beschadigt' match."""
+    if text.isascii():  # nothing to decompose: most comments, at a fraction of the cost
+        return text.lower()
     norm = unicodedata.normalize("NFKD", text.casefold())
     return "".join(c for c in norm if not unicodedata.combining(c)).replace("’", "'").replace("ß", "ss")
 
