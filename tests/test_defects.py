@@ -54,6 +54,17 @@ def test_classifier_says_which_words():
     assert causes.classify("a plate").cause == "other"
 
 
+def test_words_of_every_cause_in_cause_order():
+    """The words shown beside a verdict: every cause's phrases, in cause order, each once across
+    causes, from the same pass that classifies."""
+    text = "Arrived late and the box was crushed, never arrived at all"
+    c, words = causes.analyse(text)
+    assert c == causes.classify(text)
+    assert words == causes.classify_words(text) == ["never arrived", "crushed", "late"]
+    v = triage.verdict("Arrived late, box crushed", "AFN", None, None)
+    assert v[2] == "crushed, late"
+
+
 def test_claim_and_return_reasons():
     assert causes.claim_cause("not-received") == "not_received"
     assert causes.claim_cause("refund-not-issued") == "customer_service"

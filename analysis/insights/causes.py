@@ -122,27 +122,30 @@ class Classification:
     all_causes: tuple[str, ...]  # every cause with a match, in priority order
 
 
-def classify(comment: str | None) -> Classification:
-    """Cause of a buyer comment: the first cause (in `KEYWORDS` order) whose phrases occur."""
+def analyse(comment: str | None) -> tuple[Classification, list[str]]:
+    """`classify` and `classify_words` of a comment, from one pass of the patterns."""
     text = fold((comment or "")[: safety.LOOK_CHARS])
     hits: dict[str, list[str]] = {}
+    words: list[str] = []
     for cause, pat in _PATTERNS.items():
         found = pat.findall(text)
         if found:
             hits[cause] = list(dict.fromkeys(found))
+            words += [w for w in found if w not in words]
     if not hits:
-        return Classification("other", (), ())
+        return Classification("other", (), ()), words
     first = next(iter(hits))
-    return Classification(first, tuple(hits[first]), tuple(hits))
+    return Classification(first, tuple(hits[first]), tuple(hits)), words
+
+
+def classify(comment: str | None) -> Classification:
+    """Cause of a buyer comment: the first cause (in `KEYWORDS` order) whose phrases occur."""
+    return analyse(comment)[0]
 
 
 def classify_words(comment: str | None) -> list[str]:
     """Every phrase of any cause found in a comment (for showing why a verdict was reached)."""
-    text = fold((comment or "")[: safety.LOOK_CHARS])
-    out: list[str] = []
-    for pat in _PATTERNS.values():
-        out += [w for w in pat.findall(text) if w not in out]
-    return out
+    return analyse(comment)[1]
 
 
 def claim_cause(reason: str | None) -> str:

@@ -61,9 +61,9 @@ def verdict(
         personal = safety.personal_data(text)
     if personal:  # named, never quoted: the table leaves the company
         return REMOVABLE, "seller-specific personal information (e-mail or phone number)", ", ".join(personal)
-    c = causes.classify(text)
+    c, said = causes.analyse(text)
     found = set(c.all_causes)
-    trigger = ", ".join(causes.classify_words(text))
+    trigger = ", ".join(said)
     if found and found <= {"not_as_described", "product_quality"}:
         return REMOVABLE, "the whole comment is a product review", trigger
     if found and found <= causes.DELIVERY_CAUSES and channel == "AFN":
@@ -107,8 +107,11 @@ def triage(data: Dataset, as_of: dt.date) -> pl.DataFrame:
         )
         .collect()
     )
+    # only the orders with such a feedback are grouped (a few, out of every order)
+    ids = pl.col("order_id").is_in(fb["order_id"].drop_nulls().unique().implode())
     chan = (
         data.frame("orders")
+        .filter(ids)
         .group_by("order_id")
         .agg(
             pl.when((pl.col("channel") == "MFN").any())
@@ -120,6 +123,7 @@ def triage(data: Dataset, as_of: dt.date) -> pl.DataFrame:
     )
     ship = (
         data.frame("shipments")
+        .filter(ids)
         .group_by("order_id")
         .agg(
             (pl.col("ship_ts") <= pl.col("latest_ship_ts")).all().alias("shipped_on_time"),
