@@ -99,3 +99,49 @@ def test_parallel_typing_reads_what_the_sequential_one_reads(tmp_path, monkeypat
     assert "extra_orders.txt" in read_fast
     assert parallel.quarantine.filter(pl.col("file") == "extra_orders.txt").height == 5
     assert any(f.duplicates for f in parallel.files)
+
+
+@pytest.mark.parametrize(
+    "body",
+    [
+        "a\tb\nZürich ção\t€\n".encode(),  # characters of 2 and 3 bytes, cut by every block edge
+        "\ufeffa\tb\n1\t2\n".encode(),  # a BOM at the start
+        "a\tb\n1\t2\n\ufeffa\tb\n".encode(),  # a BOM inside: files joined together
+        "a\tb\n1\t\ufffd2\n".encode(),  # U+FFFD
+        b"a\tb\n1\t\xff2\n",  # not UTF-8
+        b"a\tb\n1\t\xe2\x82",  # cut inside a character at the end
+        b"a\tb\r\n1\t2\r\n",  # CR
+        b'a\tb\n"1"\t2\n',  # a quote
+        b"a\tb\n1\t2",  # no line end at the end (read as it is)
+        b"a\tb\n1\t2\n",  # plain ASCII
+    ],
+)
+@pytest.mark.parametrize("block", [4, 5, 7, 16, 1 << 20])  # a block holds a BOM
+def test_probe_says_the_same_whatever_the_block_size(tmp_path, monkeypatch, body, block):
+    """The plain-file checks and the hash, made block by block in one reused buffer (and the
+    UTF-8 check a piece at a time), give what one block of the whole file gives."""
+    import hashlib
+
+    path = tmp_path / "f.txt"
+    path.write_bytes(body)
+
+    def probe() -> tuple[sources._Probe, str]:
+        hasher = hashlib.sha256()
+        with open(path, "rb") as fh:
+            return sources._probe_blocks(
+                sources._file_blocks(fh), sources._Probe(), hasher
+            ), hasher.hexdigest()
+
+    whole, digest = probe()
+    monkeypatch.setattr(sources, "_BLOCK", block)
+    monkeypatch.setattr(sources, "_DECODE", max(1, block // 2))
+    got, got_digest = probe()
+    assert got_digest == digest == hashlib.sha256(body).hexdigest()
+    assert got.plain == whole.plain
+    if whole.plain:  # (a file found not plain is read line by line: its other checks stop there)
+        assert got == whole
+    expect_plain = b"\r" not in body and b"\xff" not in body and not body.endswith(b"\xe2\x82")
+    expect_plain &= body.count("\ufeff".encode()) <= int(body.startswith("\ufeff".encode()))
+    assert whole.plain == expect_plain
+    assert whole.damaged == ("\ufffd".encode() in body)
+    assert whole.quote == (b'"' in body)

@@ -1055,6 +1055,7 @@ def _read_export(
 FAST_PATH = True  # False: every file through the line-by-line reader (tests compare the two)
 _BLOCK = 1 << 24  # bytes hashed and checked at a time
 _HEAD = 1 << 16  # the first bytes, kept to read the header and sample values
+_DECODE = 1 << 20  # bytes checked as UTF-8 at a time
 _NOT_UTF8 = re.compile("[\ud800-\udfff]")  # a file name's bytes that are not UTF-8 (surrogate escapes)
 # types whose values repeat: read as categoricals and parsed and checked once per distinct value
 _PER_VALUE_PARSES = ("token", "bool", "int", "float")
@@ -1073,7 +1074,7 @@ class _Probe:
     head: bytes = b""
 
 
-def _probe_blocks(blocks: Iterator[bytes], probe: _Probe, hasher=None) -> _Probe:
+def _probe_blocks(blocks: Iterator[bytes | bytearray], probe: _Probe, hasher=None) -> _Probe:
     """Check, block by block, that the bytes are plain (see above); hash them when `hasher`."""
     decoder = codecs.getincrementaldecoder("utf-8")()
     offset, last_nl, tail = 0, -1, b""
@@ -1092,16 +1093,19 @@ def _probe_blocks(blocks: Iterator[bytes], probe: _Probe, hasher=None) -> _Probe
             probe.quote = True
         if not block.isascii():
             probe.ascii = False
-            try:
-                decoder.decode(block)
+            try:  # a megabyte at a time: no 16 MB (or 64 MB) string is made
+                view = memoryview(block)
+                for i in range(0, len(block), _DECODE):
+                    decoder.decode(view[i : i + _DECODE])
             except UnicodeDecodeError:
                 probe.plain = False
             edge = tail + block[:4] if offset else b""
-            body = block[3:] if offset == 0 and probe.bom else block
-            if codecs.BOM_UTF8 in body or codecs.BOM_UTF8 in edge:  # files joined together
-                probe.plain = False
-            if b"\xef\xbf\xbd" in block or b"\xef\xbf\xbd" in edge:
-                probe.damaged = True
+            if b"\xef" in block or b"\xef" in edge:  # the first byte of a BOM and of U+FFFD (a fast scan)
+                body = block[3:] if offset == 0 and probe.bom else block
+                if codecs.BOM_UTF8 in body or codecs.BOM_UTF8 in edge:  # files joined together
+                    probe.plain = False
+                if b"\xef\xbf\xbd" in block or b"\xef\xbf\xbd" in edge:
+                    probe.damaged = True
         tail = block[-4:]
         # every line at most MAX_LINE_CHARS bytes: jump from line end to line end
         first = block.find(b"\n")
@@ -1130,12 +1134,16 @@ def _probe_blocks(blocks: Iterator[bytes], probe: _Probe, hasher=None) -> _Probe
     return probe
 
 
-def _file_blocks(fh) -> Iterator[bytes]:
+def _file_blocks(fh) -> Iterator[bytes | bytearray]:
+    """The file's bytes, _BLOCK at a time, read into one buffer (a new 16 MB object per block
+    costs more in page faults than the checks); a block is valid until the next one is read."""
+    buf = bytearray(_BLOCK)
+    view = memoryview(buf)
     while True:
-        block = fh.read(_BLOCK)
-        if not block:
+        n = fh.readinto(buf)
+        if not n:
             return
-        yield block
+        yield buf if n == _BLOCK else bytes(view[:n])
 
 
 def _open_plain(entry: _Entry):
