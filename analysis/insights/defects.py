@@ -9,15 +9,17 @@ from __future__ import annotations
 import datetime as dt
 import math
 
+import numpy as np
 import polars as pl
 
 from analysis import safety
 from analysis.errors import UsageError
 from analysis.inputs import parsing
-from analysis.inputs.sources import Dataset
+from analysis.inputs.sources import CHANNEL, Dataset, as_text
 from analysis.insights import causes
 from analysis.metrics import definitions as m
 from analysis.metrics import stats
+from analysis.metrics.populations import _run_aggregate
 
 _TS = pl.Datetime("us", "UTC")
 DIMENSIONS = ("cause", "sku", "asin", "carrier", "channel", "marketplace_id", "week")
@@ -40,10 +42,152 @@ def order_facts(data: Dataset) -> pl.DataFrame:
 
 
 _FACT_COLUMNS = ("order_id", "marketplace_id", "channel", "purchase_ts", "order_status", "sku", "asin")
+_AMAZON_ORDER_ID = r"^[0-9]{3}-[0-9]{7}-[0-9]{7}$"  # its digits, as a number, sort as its text
+_CHANNELS = pl.Series("channel", ["", "AFN", "MFN", "AFN+MFN"])  # by bits: 1 an AFN item, 2 an MFN one
 
 
 def _order_facts(data: Dataset) -> pl.DataFrame:
-    o = data.frame("orders").select(*_FACT_COLUMNS, "item_price", "ship_service_level").collect()
+    """One row per order id, sorted by it. An export lists an order's items on adjacent rows:
+    each run of them is aggregated with numpy, in the stored types, and only the kept values
+    turned into text; when the rows are not like that, polars groups them (the same table)."""
+    o = data.frames["orders"].select(*_FACT_COLUMNS, "item_price", "ship_service_level").collect().rechunk()
+    runs = _order_runs(o)
+    if runs is None:
+        return _grouped_order_facts(data, as_text(o.lazy()).collect())
+    starts, perm, key = runs
+    size = np.diff(np.append(starts, o.height))
+    run = np.repeat(np.arange(len(starts)), size)
+    # the sorted distinct channels joined by "+": AFN and MFN are the only ones, one bit each
+    bits = np.array([1, 2, 0], dtype=np.uint8)[o["channel"].to_physical().fill_null(2).to_numpy()]
+    channel = np.bitwise_or.reduceat(bits, starts)[perm]
+    # the item of the highest price (the first of a tie; the first item when no price is known)
+    price = o["item_price"].fill_null(-np.inf).to_numpy()
+    top = np.flatnonzero(price == np.maximum.reduceat(price, starts)[run])
+    top = top[np.r_[True, run[top][1:] != run[top][:-1]]][perm]
+    first, at_top = pl.Series(starts[perm]), pl.Series(top)
+    sku = _text(o["sku"].gather(at_top))
+    skus = sku.fill_null("")
+    several = size[perm] > 1
+    if several.any():
+        place = np.empty(len(perm), dtype=np.int64)
+        place[perm] = np.cumsum(several) - 1  # a run's number among the sorted runs of several rows
+        rows = np.repeat(size > 1, size)
+        skus = skus.scatter(
+            np.flatnonzero(several),
+            _joined_skus(o["sku"].filter(pl.Series(rows)), place[run[rows]], int(several.sum())),
+        )
+    facts = pl.DataFrame(
+        [
+            o["order_id"].gather(first),
+            _text(o["marketplace_id"].gather(first)),
+            _CHANNELS.gather(pl.Series(channel)),
+            _run_aggregate(o["purchase_ts"], "min", starts, pl.Series(starts))
+            .gather(pl.Series(perm))
+            .alias("purchase_ts"),
+            _text(o["order_status"].gather(first)),
+            sku,
+            skus.alias("skus"),
+            _text(o["asin"].gather(at_top)),
+            _text(o["ship_service_level"].gather(first)),
+            key.alias("_key"),
+        ]
+    )
+    ship = (
+        data.frames["shipments"]
+        .select(
+            _order_number() if key.dtype == pl.Int64 else pl.col("order_id").alias("_key"),
+            "carrier",
+            "ship_ts",
+        )
+        .sort("ship_ts", nulls_last=True)
+        .group_by("_key")
+        .agg(pl.col("carrier").drop_nulls().first(), pl.col("ship_ts").min().alias("first_ship"))
+        .collect()
+    )
+    return (
+        facts.join(ship, on="_key", how="left", maintain_order="left")
+        .drop("_key")
+        .with_columns(
+            pl.col("purchase_ts").dt.date().alias("purchase_day"),
+            pl.when(pl.col("channel") == "AFN")
+            .then(pl.lit("Amazon (FBA)"))
+            .otherwise(pl.col("carrier").cast(pl.String).fill_null("unknown"))
+            .alias("carrier"),
+        )
+    )
+
+
+def _text(s: pl.Series) -> pl.Series:
+    return s.cast(pl.String) if isinstance(s.dtype, pl.Categorical | pl.Enum) else s
+
+
+def _order_number() -> pl.Expr:
+    """An Amazon order id (ddd-ddddddd-ddddddd) as the number of its digits; null for any other."""
+    return (
+        pl.when(pl.col("order_id").str.contains(_AMAZON_ORDER_ID))
+        .then(pl.col("order_id").str.replace_all("-", "", literal=True).cast(pl.Int64, strict=False))
+        .alias("_key")
+    )
+
+
+def _order_runs(o: pl.DataFrame) -> tuple[np.ndarray, np.ndarray, pl.Series] | None:
+    """The first row of each run of adjacent rows of one order id, the order of the runs that
+    sorts them by id, and their sort keys in that order (the ids, or their numbers when all are
+    Amazon's). None when the run-by-run facts do not apply: an id on runs apart (or null), a
+    price that is not a finite number, a channel other than AFN and MFN, SKUs as text."""
+    if (
+        o.height == 0
+        or o.schema["channel"] != CHANNEL
+        or not isinstance(o.schema["sku"], pl.Categorical)
+        or o.schema["item_price"] != pl.Float64
+        or o["order_id"].null_count()
+        or not o["item_price"].is_finite().all()
+    ):
+        return None
+    oid = o["order_id"]
+    starts = np.flatnonzero(oid.ne_missing(oid.shift(1)).to_numpy())
+    ids = oid.gather(pl.Series(starts))
+    number = ids.to_frame().select(_order_number()).to_series()
+    if number.null_count():
+        perm = ids.arg_sort().to_numpy()
+        key = ids.gather(pl.Series(perm))
+    else:
+        perm = np.argsort(number.to_numpy())
+        key = number.gather(pl.Series(perm))
+    if (key.slice(1) == key.slice(0, len(key) - 1)).any():
+        return None
+    return starts, perm, key
+
+
+def _joined_skus(sku: pl.Series, run: np.ndarray, runs: int) -> pl.Series:
+    """Per run 0..runs-1 (`run`: each row's), its distinct SKUs sorted and joined by ", ", as
+    `unique().sort().str.join(", ")` gives them (nulls left out; "" when there is none)."""
+    import pyarrow as pa  # only here: a list column from offsets (importing it costs a start)
+
+    code = sku.to_physical()
+    known = code.is_not_null().to_numpy()
+    code, run, sku = code.drop_nulls().to_numpy(), run[known], sku.filter(pl.Series(known))
+    distinct, at, which = np.unique(code, return_index=True, return_inverse=True)
+    text = sku.gather(pl.Series(at)).cast(pl.String)
+    order = text.arg_sort().to_numpy()
+    rank = np.empty(len(order), dtype=np.int64)
+    rank[order] = np.arange(len(order))
+    k = max(len(distinct), 1)
+    if runs * k <= 4 * len(code) + (1 << 20):  # a table of run x SKU is small enough
+        seen = np.zeros((runs, k), dtype=bool)
+        seen[run, rank[which]] = True
+        in_run, ranked = np.nonzero(seen)
+    else:
+        pair = np.unique(run.astype(np.int64) * k + rank[which])
+        in_run, ranked = pair // k, pair % k
+    offsets = np.zeros(runs + 1, dtype=np.int64)
+    np.cumsum(np.bincount(in_run, minlength=runs), out=offsets[1:])
+    values = text.gather(pl.Series(order[ranked]))
+    return pl.Series(pa.LargeListArray.from_arrays(pa.array(offsets), values.to_arrow())).list.join(", ")
+
+
+def _grouped_order_facts(data: Dataset, o: pl.DataFrame) -> pl.DataFrame:
+    """`_order_facts` by polars' group-by, from the rows as text."""
     ship = (
         data.frame("shipments")
         .sort("ship_ts", nulls_last=True)
