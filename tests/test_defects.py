@@ -63,6 +63,7 @@ def test_words_of_every_cause_in_cause_order():
     assert words == causes.classify_words(text) == ["never arrived", "crushed", "late"]
     v = triage.verdict("Arrived late, box crushed", "AFN", None, None)
     assert v[2] == "crushed, late"
+    assert triage.verdict("Late. Really late, and late again", "AFN", None, None)[2] == "late"  # not 3 times
 
 
 def test_claim_and_return_reasons():

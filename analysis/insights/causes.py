@@ -131,7 +131,7 @@ def analyse(comment: str | None) -> tuple[Classification, list[str]]:
         found = pat.findall(text)
         if found:
             hits[cause] = list(dict.fromkeys(found))
-            words += [w for w in found if w not in words]
+            words += [w for w in hits[cause] if w not in words]  # each word once
     if not hits:
         return Classification("other", (), ()), words
     first = next(iter(hits))
