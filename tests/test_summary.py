@@ -133,6 +133,25 @@ def test_first_screen_on_the_sample(sample_ctx):
     assert html.count("<li>") <= summary.MAX_ACTIONS
 
 
+def test_verdict_of_a_period_past_the_data_says_the_data_ends_before_it(sample_data):
+    """A period past the newest order (allowed): Amazon's state is shown with its date and the
+    note that the data ends before the period, not as the period's verdict."""
+    import dataclasses
+
+    from analysis import config
+
+    late = context.prepare(
+        config.SAMPLE_DIR, dataclasses.replace(Settings(), allow_incomplete=True), week="2026-W47"
+    )
+    assert summary.account_state(late) == (
+        "Healthy",
+        "Amazon, 2026-11-15; the data ends 2026-11-15, before this period",
+    )
+    assert "the data ends 2026-11-15, before this period" in summary.verdict_html(late)
+    covered = context.prepare(config.SAMPLE_DIR, Settings(), week="2026-W46")
+    assert summary.account_state(covered) == ("Healthy", "Amazon, 2026-11-15")
+
+
 def test_verdict_without_a_snapshot_is_our_estimate(account):
     account.order("O1", "2026-06-01").feedback("O1", "6/2/26", 1)
     data_dir = cover_until(account.write(), A)
