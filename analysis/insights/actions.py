@@ -77,22 +77,31 @@ def _link(page: str) -> pl.Expr:
     return base + pl.lit(page)
 
 
-def _order_markets(data: Dataset) -> pl.LazyFrame:
-    return data.frame("orders").group_by("order_id").agg(pl.col("marketplace_id").first())
+def _only(frame: pl.LazyFrame, ids: pl.LazyFrame) -> pl.LazyFrame:
+    """The rows of `frame` whose order is among `ids` (a few: the ones an action is about), in
+    their order: what is grouped per order next is then a few orders, not every one."""
+    return frame.join(ids.select("order_id"), on="order_id", how="semi", maintain_order="left")
+
+
+def _order_markets(data: Dataset, ids: pl.LazyFrame) -> pl.LazyFrame:
+    """The marketplace of each order among `ids`."""
+    return _only(data.frame("orders"), ids).group_by("order_id").agg(pl.col("marketplace_id").first())
 
 
 def ship_by(data: Dataset, t: Moment) -> pl.LazyFrame:
     """Seller-fulfilled orders not ship-confirmed whose ship-by time is before the end of the next
     day (overdue ones included: they turn late at their ship-by time)."""
+    mfn = data.frame("orders").filter(pl.col("channel") == "MFN")
+    # orders with a row not shipped or cancelled: the only ones whose first status can be open
+    open_ = mfn.filter(~pl.col("order_status").is_in(["shipped", "cancelled"]))
     orders = (
-        data.frame("orders")
-        .filter(pl.col("channel") == "MFN")
+        _only(mfn, open_)
         .group_by("order_id")
         .agg(pl.col("marketplace_id").first(), pl.col("order_status").first())
         .filter(~pl.col("order_status").is_in(["shipped", "cancelled"]))
     )
     s = (
-        data.frame("shipments")
+        _only(data.frame("shipments"), open_)
         .group_by("order_id")
         .agg(
             pl.col("latest_ship_ts").min(),
@@ -146,28 +155,24 @@ def message(data: Dataset, t: Moment) -> pl.LazyFrame:
     """Buyer messages without a response whose 24-hour limit ends within 12 hours or has passed
     (messages received after the moment are not known)."""
     due = pl.col("received_ts") + populations.HOURS_24
-    return (
-        data.frame("messages")
-        .filter(
-            (pl.col("received_ts") < t.now)
-            & (pl.col("responded_ts").is_null() | (pl.col("responded_ts") >= t.now))
-            & (due <= t.now + MESSAGE_WARNING)
-        )
-        .join(_order_markets(data), on="order_id", how="left")
-        .select(
-            pl.lit("message").alias("kind"),
-            "order_id",
-            "marketplace_id",
-            due.alias("due"),
-            pl.when(due <= t.now)
-            .then(pl.lit("Answer the buyer now: the 24-hour limit has passed"))
-            .otherwise(pl.lit("Answer the buyer before the 24-hour limit"))
-            .alias("what"),
-            pl.lit(
-                "buyer message without a response; answers after 24 hours count in the contact response time"
-            ).alias("why"),
-            _link(PAGES["messages"]).alias("link"),
-        )
+    waiting = data.frame("messages").filter(
+        (pl.col("received_ts") < t.now)
+        & (pl.col("responded_ts").is_null() | (pl.col("responded_ts") >= t.now))
+        & (due <= t.now + MESSAGE_WARNING)
+    )
+    return waiting.join(_order_markets(data, waiting), on="order_id", how="left").select(
+        pl.lit("message").alias("kind"),
+        "order_id",
+        "marketplace_id",
+        due.alias("due"),
+        pl.when(due <= t.now)
+        .then(pl.lit("Answer the buyer now: the 24-hour limit has passed"))
+        .otherwise(pl.lit("Answer the buyer before the 24-hour limit"))
+        .alias("what"),
+        pl.lit(
+            "buyer message without a response; answers after 24 hours count in the contact response time"
+        ).alias("why"),
+        _link(PAGES["messages"]).alias("link"),
     )
 
 
@@ -196,8 +201,11 @@ def feedback_removal(data: Dataset, t: Moment) -> pl.LazyFrame:
 def claim_appeal(data: Dataset, t: Moment) -> pl.LazyFrame:
     """Open A-to-z claims (under review) on orders shipped on time with valid tracking (and Buy
     Shipping where the file says): eligible for Amazon's claim protection, so respond and appeal."""
+    claims = data.frame("claims").filter(
+        (pl.col("claim_status") == "under-review") & (pl.col("claim_ts") < t.now)
+    )
     ship = (
-        data.frame("shipments")
+        _only(data.frame("shipments"), claims)
         .filter(pl.col("ship_ts") < t.now)
         .group_by("order_id")
         .agg(
@@ -210,10 +218,8 @@ def claim_appeal(data: Dataset, t: Moment) -> pl.LazyFrame:
     )
     due = pl.col("claim_ts") + pl.duration(hours=CLAIM_RESPONSE.total_seconds() / 3600)
     return (
-        data.frame("claims")
-        .filter((pl.col("claim_status") == "under-review") & (pl.col("claim_ts") < t.now))
-        .join(ship, on="order_id")
-        .join(_order_markets(data), on="order_id", how="left")
+        claims.join(ship, on="order_id")
+        .join(_order_markets(data, claims), on="order_id", how="left")
         .select(
             pl.lit("claim-appeal").alias("kind"),
             "order_id",
