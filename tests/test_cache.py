@@ -102,11 +102,7 @@ def test_sample_metrics_json_byte_identical_from_the_cache(tmp_path):
     assert list((tmp_path / "cache").glob("v*/*/*/derived/units-order_defects-*.parquet"))
 
 
-@pytest.mark.parametrize("keep", [True, False], ids=["built-tables-kept", "built-tables-read-back"])
-def test_sample_in_python_cold_equals_cached(tmp_path, sample_dir, monkeypatch, keep):
-    """Cold, building the cache (each derived table kept in memory when small, or read back from
-    its file as a big one is) and served from it: the same outputs."""
-    monkeypatch.setattr(cache, "KEEP_IN_MEMORY", 1 << 40 if keep else -1)
+def test_sample_in_python_cold_equals_cached(tmp_path, sample_dir):
     cold = _outputs(_load(sample_dir, None))
     first = _load(sample_dir, tmp_path / "c")
     assert not _served(first)

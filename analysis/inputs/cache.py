@@ -56,9 +56,6 @@ APP = "amazon-account-health"
 FORMAT = 1  # raise when the layout of an entry changes
 META = "meta.json"
 _BLOCK = 1 << 18  # a table is checksummed in blocks of this size (all of its bytes)
-# a derived table built by this run stays in memory up to this size; a bigger one is read back
-# from its file when used (a big account's run stays within its memory bound)
-KEEP_IN_MEMORY = 64 << 20
 _SEAL = "sha256"  # the key in meta.json of the checksum of the rest of it
 _RACY_NS = 3 * 10**9  # a file changed this close to the entry's writing is checked by content
 _KEEP_UNUSED_S = 3600  # an older entry of a folder unused for this long is removed
@@ -366,9 +363,8 @@ class Store:
         return None
 
     def _store_derived(self, name: str, df: pl.DataFrame) -> pl.LazyFrame:
-        """Write `df` as the table `name` (atomically) and scan it, so the memory it held goes
-        (a small one is kept); `df` itself when the entry cannot be written (computed again next
-        time)."""
+        """Write `df` as the table `name` (atomically) and scan it, so the memory it held goes;
+        `df` itself when the entry cannot be written (computed again next time)."""
         path = self._derived_path(name)
         info_path = path.with_suffix(".json")
         try:
@@ -388,8 +384,6 @@ class Store:
                 tmp.with_suffix(".json").unlink(missing_ok=True)
         except OSError:
             return df.lazy()
-        if df.estimated_size() <= KEEP_IN_MEMORY:
-            return df.lazy()  # small: kept, not read back from the file each time it is used
         return pl.scan_parquet(path)
 
 
