@@ -152,6 +152,22 @@ def test_verdict_of_a_period_past_the_data_says_the_data_ends_before_it(sample_d
     assert summary.account_state(covered) == ("Healthy", "Amazon, 2026-11-15")
 
 
+def test_verdict_of_a_day_before_the_data_is_not_known_and_the_report_renders(account, tmp_path):
+    """A day before the first order: no window holds an order, so the state is not known (never
+    Healthy), and the roll-off table has no rows instead of failing the report."""
+    from analysis.insights import rolloff
+
+    for i in range(10):
+        account.order(f"111-0000000-00000{i:02d}", str(dt.date(2026, 5, 20) + dt.timedelta(days=i)))
+    data_dir = account.write()
+    ctx = context.prepare(data_dir, Settings(), as_of="2026-05-01")
+    assert summary.account_state(ctx) == ("Not known", "our estimate: no orders in any metric's window")
+    assert rolloff.summary(ctx.result.data, ctx.as_of, ctx.result.metrics).height == 0
+    from analysis.report import defect_sections
+
+    assert "When it goes away" in defect_sections.rolloff_summary_html(ctx)
+
+
 def test_verdict_without_a_snapshot_is_our_estimate(account):
     account.order("O1", "2026-06-01").feedback("O1", "6/2/26", 1)
     data_dir = cover_until(account.write(), A)

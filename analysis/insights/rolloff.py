@@ -117,6 +117,18 @@ FORECAST_SCHEMA = {
 }
 
 
+SUMMARY_SCHEMA = {
+    "marketplace_id": pl.String,
+    "channel": pl.String,
+    "defects": pl.Int64,
+    "orders": pl.Int64,
+    "rate": pl.Float64,
+    "orders_needed": pl.Int64,
+    "under_target_from_recent_volume": pl.Date,
+    "under_target_from_low_volume": pl.Date,
+}
+
+
 def summary(data: Dataset, as_of: dt.date, defs: tuple[m.MetricDef, ...], **kw) -> pl.DataFrame:
     """Per marketplace and channel: today's defects and orders, the defect-free orders still
     needed to be under target, and the first day the projection is under target per scenario."""
@@ -141,4 +153,6 @@ def summary(data: Dataset, as_of: dt.date, defs: tuple[m.MetricDef, ...], **kw) 
             )
             rec[col] = under["day"][0] if under.height else None
         rows.append(rec)
+    if not rows:  # no window holds an order yet (a day before the data): a table with no rows
+        return pl.DataFrame(schema=SUMMARY_SCHEMA)
     return pl.DataFrame(rows).sort("marketplace_id", "channel")

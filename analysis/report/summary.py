@@ -101,6 +101,8 @@ def account_state(ctx: ReportContext) -> tuple[str, str]:
             ), f"Amazon, {day}; the data ends {newest}, before this period"
         return ACCOUNT_STATE.get(worst, worst.title()), f"Amazon, {day}"
     statuses = [r["status"] for r in metric_rows(ctx)]
+    if all(st == "NONE" for st in statuses):  # no window holds an order (a day before the data)
+        return "Not known", "our estimate: no orders in any metric's window"
     if "BAD" in statuses:
         return "At risk", "our estimate: a metric is Poor"
     if "INCOMPLETE" in statuses:
