@@ -94,12 +94,11 @@ def account_state(ctx: ReportContext) -> tuple[str, str]:
     if states and len(states) == len(ctx.marketplaces):
         order = {"DEACTIVATED": 3, "AT_RISK": 2, "NORMAL": 1}
         worst, day = max(states, key=lambda s: order.get(s[0], 0))
+        source = f"Amazon, {day}"
         newest = health.newest_order_day(ctx.result.data)
         if ctx.as_of > newest:  # Amazon said it before the period's end: not the period's verdict
-            return ACCOUNT_STATE.get(
-                worst, worst.title()
-            ), f"Amazon, {day}; the data ends {newest}, before this period"
-        return ACCOUNT_STATE.get(worst, worst.title()), f"Amazon, {day}"
+            source += f"; the data ends {newest}, before this period"
+        return ACCOUNT_STATE.get(worst, worst.title()), source
     statuses = [r["status"] for r in metric_rows(ctx)]
     if all(st == "NONE" for st in statuses):  # no window holds an order (a day before the data)
         return "Not known", "our estimate: no orders in any metric's window"
