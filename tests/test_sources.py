@@ -203,3 +203,31 @@ def test_buyer_personal_data_dropped_on_load(account):
         )
         text = df.write_csv()
         assert "jane@example.com" not in text and "Jane Doe" not in text and "555 0100" not in text
+
+
+@pytest.mark.parametrize(
+    "moment",
+    [
+        dt.datetime(1970, 1, 1, tzinfo=dt.UTC),
+        dt.datetime(2026, 11, 16, tzinfo=dt.UTC),
+        dt.datetime(2026, 3, 29, 1, 30, 0, 123456, tzinfo=dt.UTC),
+        dt.datetime(1969, 12, 31, 23, 59, 59, 999999, tzinfo=dt.UTC),
+        dt.datetime(2026, 3, 29, 3, 0, tzinfo=dt.timezone(dt.timedelta(hours=2))),  # another offset
+    ],
+)
+def test_instant_is_the_literal_of_the_aware_datetime(moment):
+    """`parsing.instant` (built from microseconds, for speed) is `pl.lit` of the datetime: the same
+    value and type, and the same comparisons one microsecond either side."""
+    from analysis.inputs import parsing
+
+    ts = pl.DataFrame(
+        {"t": [moment - dt.timedelta(microseconds=1), moment, moment + dt.timedelta(microseconds=1)]},
+        schema={"t": pl.Datetime("us", "UTC")},
+    )
+    got = pl.select(parsing.instant(moment).alias("x"))
+    assert got.schema["x"] == pl.Datetime("us", "UTC") and got.item() == moment
+    for op in ("__lt__", "__le__", "__ge__"):
+        expected = ts.select(getattr(pl.col("t"), op)(pl.lit(moment)))["t"].to_list()
+        assert ts.select(getattr(pl.col("t"), op)(parsing.instant(moment)))["t"].to_list() == expected
+    with pytest.raises(TypeError):
+        parsing.instant(moment.replace(tzinfo=None))

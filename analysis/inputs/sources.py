@@ -1056,6 +1056,7 @@ FAST_PATH = True  # False: every file through the line-by-line reader (tests com
 _BLOCK = 1 << 24  # bytes hashed and checked at a time
 _HEAD = 1 << 16  # the first bytes, kept to read the header and sample values
 _DECODE = 1 << 20  # bytes checked as UTF-8 at a time
+_PROBE_INLINE = 1 << 20  # a file of at most this many bytes is checked before polars reads it
 _NOT_UTF8 = re.compile("[\ud800-\udfff]")  # a file name's bytes that are not UTF-8 (surrogate escapes)
 # types whose values repeat: read as categoricals and parsed and checked once per distinct value
 _PER_VALUE_PARSES = ("token", "bool", "int", "float")
@@ -1072,6 +1073,11 @@ class _Probe:
     quote: bool = False  # holds '"'
     bom: bool = False  # starts with a UTF-8 BOM
     head: bytes = b""
+
+    @functools.cached_property
+    def head_lines(self) -> list[str]:
+        """The whole lines of `head` after the header (decoded once: every timestamp column asks)."""
+        return self.head.decode("utf-8", errors="ignore").split("\n")[1:-1]
 
 
 def _probe_blocks(blocks: Iterator[bytes | bytearray], probe: _Probe, hasher=None) -> _Probe:
@@ -1167,6 +1173,7 @@ def _read_entry_fast(
     try:
         with _open_plain(entry) as fh:
             head = fh.read(_HEAD)
+            size = os.fstat(fh.fileno()).st_size
     except OSError:
         return False  # the line-by-line reader says why
     probe = _Probe()
@@ -1214,17 +1221,22 @@ def _read_entry_fast(
         except OSError:
             probe.plain = False
 
-    worker = threading.Thread(target=check, name="probe", daemon=True)
-    worker.start()
+    if (len(source) if isinstance(source, bytes) else size) <= _PROBE_INLINE:
+        check()  # a small file: checked before it is read (a thread costs more than the checks)
+        worker = None
+    else:
+        worker = threading.Thread(target=check, name="probe", daemon=True)
+        worker.start()
 
     def checked() -> _Probe:
-        worker.join()
+        if worker is not None:
+            worker.join()
         return probe
 
     try:
         out = _fast_export(entry.shown, source, probe, checked, kind, header, sep, selected)
     finally:
-        worker.join()
+        checked()
     if out is None or not probe.plain or (sep == "," and probe.quote):
         return False
     typed, quarantine, dups, rows = out
@@ -1245,10 +1257,8 @@ def _read_entry_fast(
 
 def _sample_values(probe: _Probe, sep: str, position: int) -> list[str]:
     """The first values of a column, from the head of the file (to pick a timestamp format)."""
-    text = probe.head.decode("utf-8", errors="ignore")
-    lines = text.split("\n")[1:-1]
     out = []
-    for ln in lines[:200]:
+    for ln in probe.head_lines[:200]:
         cells = ln.split(sep)
         if position < len(cells) and cells[position].strip():
             out.append(cells[position].strip())

@@ -51,6 +51,11 @@ class Moment:
     def now(self) -> dt.datetime:
         return parsing.end_of_day(self.as_of)
 
+    @property
+    def at(self) -> pl.Expr:
+        """`now` as a literal to compare a column with (built once: see `parsing.instant`)."""
+        return parsing.instant(self.now)
+
     def end_of(self, days_after: int) -> dt.datetime:
         return parsing.end_of_day(self.as_of + dt.timedelta(days=days_after))
 
@@ -105,16 +110,16 @@ def ship_by(data: Dataset, t: Moment) -> pl.LazyFrame:
         .group_by("order_id")
         .agg(
             pl.col("latest_ship_ts").min(),
-            (pl.col("ship_ts").is_not_null() & (pl.col("ship_ts") < t.now)).any().alias("shipped"),
+            (pl.col("ship_ts").is_not_null() & (pl.col("ship_ts") < t.at)).any().alias("shipped"),
         )
-        .filter(~pl.col("shipped") & (pl.col("latest_ship_ts") < t.end_of(1)))
+        .filter(~pl.col("shipped") & (pl.col("latest_ship_ts") < parsing.instant(t.end_of(1))))
     )
     return orders.join(s, on="order_id").select(
         pl.lit("ship-by").alias("kind"),
         "order_id",
         "marketplace_id",
         pl.col("latest_ship_ts").alias("due"),
-        pl.when(pl.col("latest_ship_ts") < t.now)
+        pl.when(pl.col("latest_ship_ts") < t.at)
         .then(pl.lit("Ship and confirm now: the ship-by time has passed"))
         .otherwise(pl.lit("Ship and confirm before the ship-by time"))
         .alias("what"),
@@ -131,16 +136,16 @@ def invoice(data: Dataset, t: Moment) -> pl.LazyFrame:
     inv = populations.invoices(data)
     one_business_day = populations.next_business_day_end(pl.lit(t.as_of))
     return inv.filter(
-        (pl.col("invoice_ts").is_null() | (pl.col("invoice_ts") >= t.now))
+        (pl.col("invoice_ts").is_null() | (pl.col("invoice_ts") >= t.at))
         & (pl.col("deadline") <= one_business_day)
         # an order whose purchase is after the moment is not known yet
-        & (pl.col("purchase_ts") < t.now)
+        & (pl.col("purchase_ts") < t.at)
     ).select(
         pl.lit("invoice").alias("kind"),
         "order_id",
         "marketplace_id",
         pl.col("deadline").alias("due"),
-        pl.when(pl.col("deadline") <= t.now)
+        pl.when(pl.col("deadline") <= t.at)
         .then(pl.lit("Upload the invoice now: the deadline has passed"))
         .otherwise(pl.lit("Upload the invoice before the deadline"))
         .alias("what"),
@@ -156,16 +161,16 @@ def message(data: Dataset, t: Moment) -> pl.LazyFrame:
     (messages received after the moment are not known)."""
     due = pl.col("received_ts") + populations.HOURS_24
     waiting = data.frame("messages").filter(
-        (pl.col("received_ts") < t.now)
-        & (pl.col("responded_ts").is_null() | (pl.col("responded_ts") >= t.now))
-        & (due <= t.now + MESSAGE_WARNING)
+        (pl.col("received_ts") < t.at)
+        & (pl.col("responded_ts").is_null() | (pl.col("responded_ts") >= t.at))
+        & (due <= parsing.instant(t.now + MESSAGE_WARNING))
     )
     return waiting.join(_order_markets(data, waiting), on="order_id", how="left").select(
         pl.lit("message").alias("kind"),
         "order_id",
         "marketplace_id",
         due.alias("due"),
-        pl.when(due <= t.now)
+        pl.when(due <= t.at)
         .then(pl.lit("Answer the buyer now: the 24-hour limit has passed"))
         .otherwise(pl.lit("Answer the buyer before the 24-hour limit"))
         .alias("what"),
@@ -202,11 +207,11 @@ def claim_appeal(data: Dataset, t: Moment) -> pl.LazyFrame:
     """Open A-to-z claims (under review) on orders shipped on time with valid tracking (and Buy
     Shipping where the file says): eligible for Amazon's claim protection, so respond and appeal."""
     claims = data.frame("claims").filter(
-        (pl.col("claim_status") == "under-review") & (pl.col("claim_ts") < t.now)
+        (pl.col("claim_status") == "under-review") & (pl.col("claim_ts") < t.at)
     )
     ship = (
         _only(data.frame("shipments"), claims)
-        .filter(pl.col("ship_ts") < t.now)
+        .filter(pl.col("ship_ts") < t.at)
         .group_by("order_id")
         .agg(
             (pl.col("ship_ts") <= pl.col("latest_ship_ts")).all().alias("on_time"),
@@ -237,13 +242,13 @@ def claim_appeal(data: Dataset, t: Moment) -> pl.LazyFrame:
 def feedback_reply(data: Dataset, t: Moment) -> pl.LazyFrame:
     """Negative feedback (1-2 stars, not removed) of the 90 days ending on the as-of day with no
     public response."""
-    first = parsing.end_of_day(t.as_of - dt.timedelta(days=FEEDBACK_REPLY_LOOKBACK))
+    first = parsing.instant(parsing.end_of_day(t.as_of - dt.timedelta(days=FEEDBACK_REPLY_LOOKBACK)))
     return (
         data.frame("feedback")
         .filter(
             (pl.col("rating") <= 2)
             & ~pl.col("removed")
-            & (pl.col("feedback_ts") < t.now)
+            & (pl.col("feedback_ts") < t.at)
             & (pl.col("feedback_ts") >= first)
             & (pl.col("response").fill_null("").str.strip_chars() == "")
         )
@@ -325,7 +330,7 @@ def today(data: Dataset, as_of: dt.date) -> ActionList:
         if k.overdue_days is not None:
             # past its deadline for longer, it is lost (the metric counted it): the list is for
             # what can still be done
-            found = found.filter(pl.col("due") >= t.now - dt.timedelta(days=k.overdue_days))
+            found = found.filter(pl.col("due") >= parsing.instant(t.now - dt.timedelta(days=k.overdue_days)))
         frames.append(found)
     actions = pl.concat(frames).collect() if frames else pl.DataFrame(schema=SCHEMA)
     order = {k.name: i for i, k in enumerate(KINDS)}

@@ -37,6 +37,7 @@ from pathlib import Path
 import numpy as np
 import polars as pl
 
+from analysis.inputs import parsing
 from analysis.inputs.sources import CHANNEL, MARKETPLACE, Dataset, as_text, frames_key
 
 # the derived tables kept on disk are named after this file's content: a change rebuilds them
@@ -52,7 +53,7 @@ def _never() -> pl.Expr:
 
 
 def _always() -> pl.Expr:
-    return pl.lit(ALWAYS, _TS)
+    return parsing.instant(ALWAYS)
 
 
 def _frame(data: Dataset, kind: str) -> pl.LazyFrame:
