@@ -391,7 +391,9 @@ def _started_with() -> dict:
 def test_workers_start_with_adapted_malloc_thresholds_and_no_profiler(tmp_path):
     """Local workers start with glibc's adapted thresholds (not Dask's 64 kB trim threshold,
     under which every allocation above 128 kB is a fresh mapping: a fifth of a fleet run's CPU
-    went to page faults) and without the statistical profiler."""
+    went to page faults) and without the statistical profiler; the process that ran the fleet
+    keeps its own environment (Dask's nanny writes the workers' variables into it)."""
+    before = dict(os.environ)
     (tmp_path / "a").mkdir()
     (tmp_path / "a" / "All_Orders.txt").write_bytes(b"x")
     path = tmp_path / "accounts.toml"
@@ -408,6 +410,7 @@ def test_workers_start_with_adapted_malloc_thresholds_and_no_profiler(tmp_path):
     assert row["env"] == {"MALLOC_MMAP_THRESHOLD_": str(32 << 20), "MALLOC_TRIM_THRESHOLD_": str(64 << 20)}
     assert row["polars threads"] == "1"
     assert row["profile"] is False
+    assert dict(os.environ) == before
 
 
 # --------------------------------------------------------------------------- the kept kernel

@@ -248,6 +248,7 @@ def _client(scheduler: str | None, workers: int, dashboard: bool) -> Iterator:
         finally:
             client.close()
         return
+    saved = dict(os.environ)  # a nanny sets its workers' variables in this process's environment
     with dask.config.set(
         {
             "distributed.nanny.pre-spawn-environ": {
@@ -277,6 +278,7 @@ def _client(scheduler: str | None, workers: int, dashboard: bool) -> Iterator:
             silence_logs=logging.CRITICAL,
             env=WORKER_ENV,
         )
+    _restore_environ(saved)
     try:
         client = Client(cluster)
         try:
@@ -285,6 +287,19 @@ def _client(scheduler: str | None, workers: int, dashboard: bool) -> Iterator:
             client.close()
     finally:
         cluster.close()
+        _restore_environ(saved)  # (again: a worker started anew after a crash set them again)
+
+
+def _restore_environ(saved: dict[str, str]) -> None:
+    """Put this process's environment back as it was. Dask's nanny runs here and, to start a
+    worker, writes the workers' variables into `os.environ` (OMP_NUM_THREADS=1, the malloc
+    thresholds, PYTHONHASHSEED...): left there, every process started after the run (a report
+    kernel, a test's command) would inherit them."""
+    for name in set(os.environ) - saved.keys():
+        del os.environ[name]
+    for name, value in saved.items():
+        if os.environ.get(name) != value:
+            os.environ[name] = value
 
 
 def _dashboard_note(link: str) -> str:
