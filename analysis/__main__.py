@@ -1,13 +1,12 @@
 import sys
 
-from analysis.errors import interrupted
+from analysis.errors import exit_interrupted, interrupted
 
 try:
-    from analysis.cli import main
-
-    code = main()
-except KeyboardInterrupt:  # Ctrl-C before the command's own handler is in place (imports) or after it
+    from analysis.cli import entry
+except KeyboardInterrupt:  # Ctrl-C during the imports, before the command's own handler exists
     if "--debug" in sys.argv:
         raise
-    code = interrupted()
-raise SystemExit(code)
+    interrupted()
+    exit_interrupted()
+entry()

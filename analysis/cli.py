@@ -317,6 +317,22 @@ def _parser() -> argparse.ArgumentParser:
     return p
 
 
+def entry() -> None:
+    """The command as a process (`python -m analysis`, `account-health`): `main`, then its exit
+    status; after Ctrl-C through `errors.exit_interrupted`, so that it is 130."""
+    from analysis.errors import INTERRUPTED_EXIT, exit_interrupted, interrupted
+
+    try:
+        code = main()
+    except KeyboardInterrupt:  # Ctrl-C outside the command's own handler (reading the arguments)
+        if "--debug" in sys.argv:
+            raise
+        code = interrupted()
+    if code == INTERRUPTED_EXIT:
+        exit_interrupted()
+    raise SystemExit(code)
+
+
 def main(argv: list[str] | None = None) -> int:
     args = _parser().parse_args(argv)
     from analysis.errors import AnalysisError, interrupted

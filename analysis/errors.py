@@ -6,6 +6,9 @@ keeps its traceback)."""
 INTERRUPTED = "interrupted: the command stopped before it finished."
 
 
+INTERRUPTED_EXIT = 130  # the exit status of a command stopped by Ctrl-C
+
+
 def interrupted() -> int:
     """Say INTERRUPTED and ignore further Ctrl-C while the process shuts down (a second
     KeyboardInterrupt during shutdown would kill it by the signal, not exit 130)."""
@@ -14,7 +17,25 @@ def interrupted() -> int:
 
     signal.signal(signal.SIGINT, signal.SIG_IGN)
     print(INTERRUPTED, file=sys.stderr)
-    return 130
+    return INTERRUPTED_EXIT
+
+
+def exit_interrupted() -> None:
+    """End the process with INTERRUPTED_EXIT after its exit handlers (temporary files) ran.
+    Not by SystemExit: when the Ctrl-C came while code made from a string ran (a dataclass or a
+    named tuple being defined by an import, a notebook cell), CPython marks the KeyboardInterrupt
+    "unhandled" although it was caught, and at a normal exit kills itself with SIGINT instead
+    (a parent sees -2, not 130; seen now and then in the Ctrl-C test)."""
+    import atexit
+    import contextlib
+    import os
+    import sys
+
+    atexit._run_exitfuncs()
+    for stream in (sys.stdout, sys.stderr):
+        with contextlib.suppress(Exception):
+            stream.flush()
+    os._exit(INTERRUPTED_EXIT)
 
 
 class AnalysisError(Exception):

@@ -1,6 +1,7 @@
 """`python -m analysis metrics` output validates against Amazon's schema; errors are one sentence."""
 
 import json
+import os
 import shutil
 import subprocess
 import sys
@@ -247,6 +248,36 @@ def test_ctrl_c_stops_in_one_line_and_leaves_nothing_half_written(tmp_path, dela
         "Traceback" not in stderr and stderr.strip() == "interrupted: the command stopped before it finished."
     )
     assert not [p for p in out.rglob(".*") if p.is_file()], list(out.rglob(".*"))
+
+
+def test_ctrl_c_caught_in_code_made_from_a_string_still_exits_130(tmp_path):
+    """CPython marks a KeyboardInterrupt that passed through code made from a string (a
+    dataclass being defined by an import when Ctrl-C comes) as unhandled even when it was
+    caught, and at a normal exit then kills itself with SIGINT (a parent sees -2): the command
+    exits 130 all the same. The Ctrl-C is made to come there: in the started process, the
+    command's run is replaced (by a sitecustomize) with such code."""
+    from analysis.errors import INTERRUPTED
+
+    (tmp_path / "sitecustomize.py").write_text(
+        "import analysis.cli\n"
+        "def _run(args):\n"
+        "    exec('raise KeyboardInterrupt')\n"
+        "analysis.cli._run = _run\n"
+    )
+    env = {
+        **os.environ,
+        "PYTHONPATH": os.pathsep.join(filter(None, [str(tmp_path), os.environ.get("PYTHONPATH")])),
+    }
+    r = subprocess.run(
+        [sys.executable, "-m", "analysis", "check", "--data", str(config.SAMPLE_DIR)],
+        capture_output=True,
+        text=True,
+        env=env,
+        cwd=config.PROJ_ROOT,
+        timeout=120,
+    )
+    assert r.returncode == 130, (r.returncode, r.stderr)
+    assert r.stderr.strip() == INTERRUPTED
 
 
 def test_an_operating_system_refusal_is_one_sentence_naming_the_path(tmp_path):
