@@ -125,3 +125,8 @@ def instant(moment: dt.datetime) -> pl.Expr:
     account's windows compare with the same few instants some hundred times (a small account's
     metrics spent a tenth of their time there). A naive datetime is refused (TypeError)."""
     return pl.lit((moment - _EPOCH) // _MICROSECOND, pl.Int64).cast(pl.Datetime("us", UTC))
+
+
+def end_of_day_instant(day: dt.date) -> pl.Expr:
+    """`end_of_day` as a literal to compare a column with (see `instant`)."""
+    return instant(end_of_day(day))

@@ -54,7 +54,7 @@ class Moment:
     @property
     def at(self) -> pl.Expr:
         """`now` as a literal to compare a column with (built once: see `parsing.instant`)."""
-        return parsing.instant(self.now)
+        return parsing.end_of_day_instant(self.as_of)
 
     def end_of(self, days_after: int) -> dt.datetime:
         return parsing.end_of_day(self.as_of + dt.timedelta(days=days_after))
@@ -242,7 +242,7 @@ def claim_appeal(data: Dataset, t: Moment) -> pl.LazyFrame:
 def feedback_reply(data: Dataset, t: Moment) -> pl.LazyFrame:
     """Negative feedback (1-2 stars, not removed) of the 90 days ending on the as-of day with no
     public response."""
-    first = parsing.instant(parsing.end_of_day(t.as_of - dt.timedelta(days=FEEDBACK_REPLY_LOOKBACK)))
+    first = parsing.end_of_day_instant(t.as_of - dt.timedelta(days=FEEDBACK_REPLY_LOOKBACK))
     return (
         data.frame("feedback")
         .filter(

@@ -239,7 +239,7 @@ def _grouped_order_facts(data: Dataset, o: pl.DataFrame) -> pl.DataFrame:
 
 
 def _events(data: Dataset, as_of: dt.date) -> pl.DataFrame:
-    end = parsing.instant(parsing.end_of_day(as_of))
+    end = parsing.end_of_day_instant(as_of)
     fb = (
         data.frame("feedback")
         .filter((pl.col("rating") <= 2) & (pl.col("feedback_ts") < end))

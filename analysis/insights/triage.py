@@ -94,7 +94,7 @@ def verdict(
 
 def triage(data: Dataset, as_of: dt.date) -> pl.DataFrame:
     """Every negative feedback (1-2 stars, not already removed) known on `as_of`, with its verdict."""
-    end = parsing.instant(parsing.end_of_day(as_of))
+    end = parsing.end_of_day_instant(as_of)
     fb = (
         data.frame("feedback")
         .filter((pl.col("rating") <= 2) & ~pl.col("removed") & (pl.col("feedback_ts") < end))

@@ -306,7 +306,7 @@ def evaluate(data: Dataset, as_of: dt.date, metrics: tuple[MetricDef, ...] = MET
     Columns: marketplace_id, metric, channel, window_from, window_to, numerator (name), count,
     denominator.
     """
-    end = parsing.instant(parsing.end_of_day(as_of))
+    end = parsing.end_of_day_instant(as_of)
     needed = {m.population for m in metrics}
     if "late_shipments" in needed and data.has("shipments"):
         needed.add(populations.MFN_WITHOUT_SHIPMENTS)  # the note beside the LSR

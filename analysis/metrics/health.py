@@ -477,7 +477,7 @@ def _estimated_status(snap_doc: dict | None, mkt: str, pm: dict) -> dict:
 
 def _median_response(data: sources.Dataset, md: m.MetricDef, mkt: str, as_of: dt.date) -> float | None:
     first, last = md.window(as_of)
-    end = parsing.instant(parsing.end_of_day(as_of))
+    end = parsing.end_of_day_instant(as_of)
     hours = (
         populations.units(data, "responses")
         .filter(
