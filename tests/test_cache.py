@@ -521,6 +521,23 @@ def test_damage_in_the_middle_of_a_big_table_is_caught(tmp_path, sample_copy):
     assert any("big-test" in n for n in data.cache_notes)
 
 
+def test_small_derived_table_is_used_from_memory_big_one_read_back(tmp_path, sample_copy, monkeypatch):
+    """A derived table is written to the cache either way; at most `KEEP_BYTES` it is then used
+    from memory (reading it back costs more than it holds), above that scanned from its Parquet
+    (the memory it held is freed), and both give the same rows."""
+    c = tmp_path / "c"
+    df = pl.DataFrame({"x": list(range(1000)), "y": ["a", None] * 500})
+    data = _load(sample_copy, c)
+    small = data.derived("small-test", lambda: df)
+    monkeypatch.setattr(cache, "KEEP_BYTES", df.estimated_size() - 1)
+    big = data.derived("big-test", lambda: df)
+    assert "PARQUET" not in small.explain().upper()
+    assert "PARQUET" in big.explain().upper()
+    assert small.collect().equals(df) and big.collect().equals(df)
+    for name in ("small-test", "big-test"):
+        assert pl.read_parquet(_entry_dir(c) / "derived" / f"{name}.parquet").equals(df)
+
+
 def test_damaged_derived_table_is_one_warning_line(tmp_path, sample_copy):
     """A damaged population is computed again with a warning line (not only a note nobody sees)."""
     c = tmp_path / "c"

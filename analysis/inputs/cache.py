@@ -59,6 +59,10 @@ _BLOCK = 1 << 18  # a table is checksummed in blocks of this size (all of its by
 _SEAL = "sha256"  # the key in meta.json of the checksum of the rest of it
 _RACY_NS = 3 * 10**9  # a file changed this close to the entry's writing is checked by content
 _KEEP_UNUSED_S = 3600  # an older entry of a folder unused for this long is removed
+# a derived table this small is used from memory once written (reading it back costs more than
+# it holds); a bigger one is read back from its Parquet, whose statistics skip the row groups
+# outside a window and whose memory is then free
+KEEP_BYTES = 64 << 20
 _READER_FILES = ("sources.py", "parsing.py", "cache.py", "marketplaces.py", "snapshots.py")
 
 
@@ -363,8 +367,9 @@ class Store:
         return None
 
     def _store_derived(self, name: str, df: pl.DataFrame) -> pl.LazyFrame:
-        """Write `df` as the table `name` (atomically) and scan it, so the memory it held goes;
-        `df` itself when the entry cannot be written (computed again next time)."""
+        """Write `df` as the table `name` (atomically); then `df` itself when it is small
+        (`KEEP_BYTES`), else a scan of what was written, so the memory it held goes. `df` too
+        when the entry cannot be written (computed again next time)."""
         path = self._derived_path(name)
         info_path = path.with_suffix(".json")
         try:
@@ -384,7 +389,7 @@ class Store:
                 tmp.with_suffix(".json").unlink(missing_ok=True)
         except OSError:
             return df.lazy()
-        return pl.scan_parquet(path)
+        return df.lazy() if df.estimated_size() <= KEEP_BYTES else pl.scan_parquet(path)
 
 
 def _discard(path: Path) -> None:
