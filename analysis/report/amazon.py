@@ -6,16 +6,17 @@ from __future__ import annotations
 
 import datetime as dt
 
-import altair as alt
 import polars as pl
 
 from analysis import wording
 from analysis.inputs.marketplaces import marketplace_label
 from analysis.insights import reconcile
 from analysis.metrics import definitions as m
-from analysis.report import charts
+from analysis.report import charts, lazy
 from analysis.report.context import ReportContext
 from analysis.report.kit import esc
+
+alt = lazy.module("altair")  # imported when a chart is drawn
 
 # the rates Amazon's snapshot gives that we compute too (metric id -> label in the chart)
 SHOWN = {

@@ -10,8 +10,11 @@ import functools
 import hashlib
 import json
 
-import altair as alt
 import polars as pl
+
+from analysis.report import lazy
+
+alt = lazy.module("altair")  # imported when a chart is drawn
 
 _counter = {"n": 0}
 

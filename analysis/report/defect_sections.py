@@ -5,17 +5,18 @@ from __future__ import annotations
 
 import datetime as dt
 
-import altair as alt
 import polars as pl
 
 from analysis import wording
 from analysis.inputs.marketplaces import marketplace_label
 from analysis.insights import causes, defects, rolloff, triage
-from analysis.report import charts
+from analysis.report import charts, lazy
 from analysis.report.context import ReportContext, series_in, week_incidents
 from analysis.report.kit import esc, esc_text, table_html
 from analysis.report.sections import odr_caveat, odr_objects, shown_status
 from analysis.wording import CHANNEL_LABEL
+
+alt = lazy.module("altair")  # imported when a chart is drawn
 
 
 def defective_orders_html(ctx: ReportContext) -> str:

@@ -6,7 +6,6 @@ from __future__ import annotations
 import datetime as dt
 from pathlib import Path
 
-import altair as alt
 import polars as pl
 
 from analysis import __version__, wording
@@ -15,7 +14,7 @@ from analysis.inputs.marketplaces import marketplace_label
 from analysis.inputs.snapshots import VIOLATION_KEYS, newest_for
 from analysis.metrics import definitions as m
 from analysis.metrics import health
-from analysis.report import charts
+from analysis.report import charts, lazy
 from analysis.report.context import (
     ReportContext,
     amazon_status,
@@ -27,6 +26,8 @@ from analysis.report.context import (
 )
 from analysis.report.kit import badge, esc
 from analysis.wording import CHANNEL_LABEL, STATUS_LABEL
+
+alt = lazy.module("altair")  # imported when a chart is drawn
 
 
 def header_html(ctx: ReportContext) -> str:
