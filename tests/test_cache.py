@@ -538,6 +538,22 @@ def test_small_derived_table_is_used_from_memory_big_one_read_back(tmp_path, sam
         assert pl.read_parquet(_entry_dir(c) / "derived" / f"{name}.parquet").equals(df)
 
 
+def test_small_rows_just_written_are_used_from_memory_big_ones_read_back(tmp_path, sample_dir, monkeypatch):
+    """The run that fills the cache goes on with the rows it wrote: from memory when they hold at
+    most `KEEP_BYTES`, else scanned from the entry (the memory goes); the same outputs either way
+    and as the next run's, served from the cache."""
+    first = _load(sample_dir, tmp_path / "c")
+    assert not _served(first)
+    assert "PARQUET" not in first.frames["orders"].explain().upper()
+    monkeypatch.setattr(cache, "KEEP_BYTES", 0)
+    scanned = _load(sample_dir, tmp_path / "c2")
+    assert not _served(scanned)
+    assert "PARQUET" in scanned.frames["orders"].explain().upper()
+    served = _load(sample_dir, tmp_path / "c")
+    assert _served(served)
+    assert _outputs(first) == _outputs(scanned) == _outputs(served)
+
+
 def test_damaged_derived_table_is_one_warning_line(tmp_path, sample_copy):
     """A damaged population is computed again with a warning line (not only a note nobody sees)."""
     c = tmp_path / "c"

@@ -15,6 +15,8 @@ as well. So a changed file is never served; an unchanged folder costs a `stat` p
   if it was removed). A Parquet write runs on one core, so
   the biggest table is written beside the others and each derived table while the next one is
   computed.
+- The run that writes an entry goes on with what it wrote: from memory when it is small
+  (`KEEP_BYTES`), else read back from the entry, so that the memory it held goes.
 - Never trusted when damaged: every table's size and the CRC-32 of all of its bytes are in the
   entry's `meta.json` (each derived table's in a `.json` beside it), and `meta.json` carries the
   SHA-256 of the canonical JSON of the rest of itself (Amazon's snapshots, the files' row counts,
@@ -59,9 +61,9 @@ _BLOCK = 1 << 18  # a table is checksummed in blocks of this size (all of its by
 _SEAL = "sha256"  # the key in meta.json of the checksum of the rest of it
 _RACY_NS = 3 * 10**9  # a file changed this close to the entry's writing is checked by content
 _KEEP_UNUSED_S = 3600  # an older entry of a folder unused for this long is removed
-# a derived table this small is used from memory once written (reading it back costs more than
-# it holds); a bigger one is read back from its Parquet, whose statistics skip the row groups
-# outside a window and whose memory is then free
+# the rows (all tables together) or a derived table this small are used from memory by the run
+# that wrote them (reading them back costs more than they hold); bigger ones are read back from
+# their Parquet, whose statistics skip the row groups outside a window, and their memory is freed
 KEEP_BYTES = 64 << 20
 _READER_FILES = ("sources.py", "parsing.py", "cache.py", "marketplaces.py", "snapshots.py")
 

@@ -1693,15 +1693,18 @@ def load(
     data = _read_folder(data_dir, folder, entries, skipped, marketplace)
     if store is not None:
         try:
-            _to_store(store, data, entries)
+            tables = _to_store(store, data, entries)
         except Exception as exc:  # noqa: BLE001 (whatever failed, the rows read stand)
             why = exc.strerror if isinstance(exc, OSError) and exc.strerror else type(exc).__name__
             notes.append(
                 f"The cache folder {_shown(str(store.base))} cannot be written ({why}); "
                 "every run reads the files again."
             )
-        else:  # the rows are on disk: read them from there (the memory they held goes)
-            data = _from_store(data_dir, store, store.meta)
+        else:
+            # the rows are on disk: read from there (the memory they held goes), or used from
+            # memory when they are small (each query would read the Parquet again)
+            small = sum(t.estimated_size() for t in tables.values()) <= cache.KEEP_BYTES
+            data = _from_store(data_dir, store, store.meta, tables if small else None)
     return _warned(data, notes)
 
 
@@ -1739,7 +1742,8 @@ def _open_store(
         return None  # a file went away while listing: read what is there, cache nothing
 
 
-def _to_store(store: cache.Store, data: Dataset, entries: list[_Entry]) -> None:
+def _to_store(store: cache.Store, data: Dataset, entries: list[_Entry]) -> dict[str, pl.DataFrame]:
+    """Write the rows read to the cache; the tables written."""
     shas = {f.path.name: f.sha256 for f in data.files}
     tables = {k: v.collect() for k, v in data.frames.items()}
     tables["quarantine"] = data.quarantine
@@ -1751,16 +1755,25 @@ def _to_store(store: cache.Store, data: Dataset, entries: list[_Entry]) -> None:
         "skipped": data.skipped,
     }
     store.write(tables, meta, [shas.get(e.shown) or cache.file_sha256(e.target) for e in entries])
+    return tables
 
 
-def _from_store(data_dir: Path, store: cache.Store, meta: dict) -> Dataset:
-    frames = {k: pl.scan_parquet(store.table(k)) for k in TABLE_KINDS}
+def _from_store(
+    data_dir: Path, store: cache.Store, meta: dict, written: dict[str, pl.DataFrame] | None = None
+) -> Dataset:
+    """The dataset of a cache entry: its tables scanned, or the tables just `written` to it."""
+    if written is None:
+        frames = {k: pl.scan_parquet(store.table(k)) for k in TABLE_KINDS}
+        quarantine = pl.read_parquet(store.table("quarantine"))
+    else:
+        frames = {k: written[k].lazy() for k in TABLE_KINDS}
+        quarantine = written["quarantine"]
     data = Dataset(
         data_dir=data_dir,
         files=[SourceFile(Path(f[0]), *f[1:]) for f in meta["files"]],
         frames=frames,
         snapshots=[cache.decode_snapshot(s) for s in meta["snapshots"]],
-        quarantine=pl.read_parquet(store.table("quarantine")),
+        quarantine=quarantine,
         notes=list(meta["notes"]),
         skipped=[(a, b) for a, b in meta["skipped"]],
     )
