@@ -145,3 +145,35 @@ def test_probe_says_the_same_whatever_the_block_size(tmp_path, monkeypatch, body
     assert whole.plain == expect_plain
     assert whole.damaged == ("\ufffd".encode() in body)
     assert whole.quote == (b'"' in body)
+
+
+@pytest.mark.parametrize("size", [0, 1, 15, 16, 17, 40])
+def test_file_blocks_are_the_files_bytes(tmp_path, monkeypatch, size):
+    """Blocks of _BLOCK bytes read into one buffer (sized to the file when it is smaller) join
+    into the file's bytes, at and around the block size."""
+    body = (b"0123456789abcdef" * 3)[:size]
+    path = tmp_path / "f.txt"
+    path.write_bytes(body)
+    monkeypatch.setattr(sources, "_BLOCK", 16)
+    with open(path, "rb") as fh:
+        got = [bytes(b) for b in sources._file_blocks(fh)]
+    assert b"".join(got) == body
+    assert all(len(b) <= 16 for b in got)
+
+
+def test_a_small_file_is_checked_without_a_block_sized_buffer(tmp_path):
+    """A file of a few bytes is read into a buffer its size, not a 16 MB block (zeroing one cost
+    a small account ~1 ms per file, most of the check of its small exports)."""
+    import tracemalloc
+
+    path = tmp_path / "f.txt"
+    path.write_bytes(b"a\tb\n1\t2\n")
+    tracemalloc.start()
+    try:
+        with open(path, "rb") as fh:
+            got = b"".join(bytes(b) for b in sources._file_blocks(fh))
+        peak = tracemalloc.get_traced_memory()[1]
+    finally:
+        tracemalloc.stop()
+    assert got == b"a\tb\n1\t2\n"
+    assert sources._BLOCK >= 1 << 20 and peak < 64 << 10

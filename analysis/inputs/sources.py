@@ -1142,14 +1142,15 @@ def _probe_blocks(blocks: Iterator[bytes | bytearray], probe: _Probe, hasher=Non
 
 def _file_blocks(fh) -> Iterator[bytes | bytearray]:
     """The file's bytes, _BLOCK at a time, read into one buffer (a new 16 MB object per block
-    costs more in page faults than the checks); a block is valid until the next one is read."""
-    buf = bytearray(_BLOCK)
+    costs more in page faults than the checks) no bigger than the file (a small account's
+    files are mostly a few kB); a block is valid until the next one is read."""
+    buf = bytearray(max(1, min(_BLOCK, os.fstat(fh.fileno()).st_size + 1)))
     view = memoryview(buf)
     while True:
         n = fh.readinto(buf)
         if not n:
             return
-        yield buf if n == _BLOCK else bytes(view[:n])
+        yield buf if n == len(buf) else bytes(view[:n])
 
 
 def _open_plain(entry: _Entry):
