@@ -521,27 +521,28 @@ def test_damage_in_the_middle_of_a_big_table_is_caught(tmp_path, sample_copy):
     assert any("big-test" in n for n in data.cache_notes)
 
 
-def test_small_derived_table_is_used_from_memory_big_one_read_back(tmp_path, sample_copy, monkeypatch):
-    """A derived table is written to the cache either way; at most `KEEP_BYTES` it is then used
-    from memory (reading it back costs more than it holds), above that scanned from its Parquet
-    (the memory it held is freed), and both give the same rows."""
+def test_derived_tables_read_back_whole_while_they_fit_the_budget(tmp_path, sample_copy, monkeypatch):
+    """A derived table is written to the cache either way; then read back whole into memory while
+    the entry's tables kept so far fit in `KEEP_BYTES` together (scanning a small table for every
+    query costs more than it holds), else scanned from its Parquet; the same rows either way."""
     c = tmp_path / "c"
     df = pl.DataFrame({"x": list(range(1000)), "y": ["a", None] * 500})
     data = _load(sample_copy, c)
-    small = data.derived("small-test", lambda: df)
-    monkeypatch.setattr(cache, "KEEP_BYTES", df.estimated_size() - 1)
-    big = data.derived("big-test", lambda: df)
-    assert "PARQUET" not in small.explain().upper()
-    assert "PARQUET" in big.explain().upper()
-    assert small.collect().equals(df) and big.collect().equals(df)
-    for name in ("small-test", "big-test"):
+    kept = sources.cache_entry(data)._kept
+    monkeypatch.setattr(cache, "KEEP_BYTES", kept + int(1.5 * df.estimated_size()))
+    first = data.derived("first-test", lambda: df)
+    second = data.derived("second-test", lambda: df)  # would pass the budget: scanned
+    assert "PARQUET" not in first.explain().upper()
+    assert "PARQUET" in second.explain().upper()
+    assert first.collect().equals(df) and second.collect().equals(df)
+    for name in ("first-test", "second-test"):
         assert pl.read_parquet(_entry_dir(c) / "derived" / f"{name}.parquet").equals(df)
 
 
-def test_small_rows_just_written_are_used_from_memory_big_ones_read_back(tmp_path, sample_dir, monkeypatch):
-    """The run that fills the cache goes on with the rows it wrote: from memory when they hold at
-    most `KEEP_BYTES`, else scanned from the entry (the memory goes); the same outputs either way
-    and as the next run's, served from the cache."""
+def test_small_rows_just_written_are_read_back_whole_big_ones_scanned(tmp_path, sample_dir, monkeypatch):
+    """The run that fills the cache goes on with the rows the entry holds: read once into memory
+    when they fit in `KEEP_BYTES`, else scanned from the entry (the memory goes); the same outputs
+    either way and as the next run's, served from the cache."""
     first = _load(sample_dir, tmp_path / "c")
     assert not _served(first)
     assert "PARQUET" not in first.frames["orders"].explain().upper()

@@ -40,11 +40,13 @@ def test_a_lazy_module_is_imported_at_its_first_attribute_once_from_many_threads
             missing = False
         except AttributeError:
             missing = True
+        import pickle
         print(json.dumps({"before": before, "after": "wave" in sys.modules,
-                          "same": all(s is wave.Error for s in seen) and len(seen) == 8, "missing": missing}))
+                          "same": all(s is wave.Error for s in seen) and len(seen) == 8, "missing": missing,
+                          "pickled": pickle.loads(pickle.dumps(w)) is wave}))
         """
     )
-    assert got == {"before": False, "after": True, "same": True, "missing": True}
+    assert got == {"before": False, "after": True, "same": True, "missing": True, "pickled": True}
 
 
 def test_fleet_metrics_import_no_altair_and_a_report_does(tmp_path):

@@ -176,4 +176,17 @@ def test_a_small_file_is_checked_without_a_block_sized_buffer(tmp_path):
     finally:
         tracemalloc.stop()
     assert got == b"a\tb\n1\t2\n"
-    assert sources._BLOCK >= 1 << 20 and peak < 64 << 10
+    assert sources._BLOCK >= 1 << 20 and peak < 256 << 10
+
+
+def test_a_file_that_grows_while_checked_is_read_in_big_blocks(tmp_path):
+    """The buffer is sized from the file's size when opened, but never under 64 kB: a file that
+    grows meanwhile (or whose size the file system reports as 0) is not read a few bytes at a time."""
+    path = tmp_path / "f.txt"
+    path.write_bytes(b"a")
+    with open(path, "rb") as fh:
+        with open(path, "ab") as more:
+            more.write(b"x" * (1 << 20))
+        blocks = [len(b) for b in sources._file_blocks(fh)]
+    assert sum(blocks) == (1 << 20) + 1
+    assert len(blocks) <= 17

@@ -15,17 +15,17 @@ as well. So a changed file is never served; an unchanged folder costs a `stat` p
   if it was removed). A Parquet write runs on one core, so
   the biggest table is written beside the others and each derived table while the next one is
   computed.
-- The run that writes an entry goes on with what it wrote: from memory when it is small
-  (`KEEP_BYTES`), else read back from the entry, so that the memory it held goes.
+- The run that writes an entry goes on with what the entry holds: its tables read once into memory
+  while they fit in `KEEP_BYTES` together, the others scanned, so that the memory they held goes.
 - Never trusted when damaged: every table's size and the CRC-32 of all of its bytes are in the
   entry's `meta.json` (each derived table's in a `.json` beside it), and `meta.json` carries the
   SHA-256 of the canonical JSON of the rest of itself (Amazon's snapshots, the files' row counts,
   the notes are served from it). A mismatch, a truncated or unreadable file or a meta that does
   not parse means the entry (or the derived table) is rebuilt, with a note saying so, given as a
   `CacheWarning` too (`Dataset.cache_notes`). Every table is checked whole each time it is read
-  (a sampled check lets damage in the middle of a big table through): at 1 M order items, 136 MB
-  of tables, that is 0.05-0.08 s of a warm `metrics` run of 1.1-1.7 s in-process, 2.0 s with the
-  interpreter's start (measured on 2 busy cores: under 6 %).
+  (a sampled check lets damage in the middle of a big table through): at 1 M order items, 125 MB
+  of tables (uncompressed), that is 0.05 s (0.05-0.08 s with LZ4 tables, under 6 % of a warm
+  `metrics` run of 2.0 s with the interpreter's start).
 - Old entries of a folder are removed once newer ones exist and they were not used for an hour,
   and so are the leftovers of runs that were killed (folders, files or links).
 - A cache folder whose path cannot be followed (a loop of symbolic links) is not used: the files
@@ -41,6 +41,7 @@ import json
 import os
 import shutil
 import tempfile
+import threading
 import time
 import warnings
 import zlib
@@ -61,10 +62,11 @@ _BLOCK = 1 << 18  # a table is checksummed in blocks of this size (all of its by
 _SEAL = "sha256"  # the key in meta.json of the checksum of the rest of it
 _RACY_NS = 3 * 10**9  # a file changed this close to the entry's writing is checked by content
 _KEEP_UNUSED_S = 3600  # an older entry of a folder unused for this long is removed
-# the rows (all tables together) or a derived table this small are used from memory by the run
-# that wrote them (reading them back costs more than they hold); bigger ones are read back from
-# their Parquet, whose statistics skip the row groups outside a window, and their memory is freed
-KEEP_BYTES = 64 << 20
+# the run that writes an entry reads back the rows and derived tables it wrote once, whole, and
+# keeps them in memory while they fit in this many bytes together (scanning a small table again
+# for every query costs more than it holds); the rest it scans, so their memory goes and Parquet's
+# statistics skip the row groups outside a window
+KEEP_BYTES = 128 << 20
 # tables are written uncompressed: LZ4 made them a third smaller (a 10 M item entry 760 MB, now
 # 1.24 GB) at a quarter more CPU per write, 4 % of a cold fleet account's CPU; reads are faster too
 COMPRESSION = "uncompressed"
@@ -201,6 +203,8 @@ class Store:
         self.frames: dict[str, pl.LazyFrame] = {}
         self.meta: dict = {}
         self.hit = False  # the entry was there and intact: the files were not parsed
+        self._kept = 0  # bytes of this entry's tables held in memory by this run (KEEP_BYTES)
+        self._keeping = threading.Lock()
 
     # ------------------------------------------------------------------ reading
 
@@ -242,6 +246,14 @@ class Store:
         return self.dir / self.meta["tables"][name]["file"]
 
     # ------------------------------------------------------------------ writing
+
+    def keep(self, size: int) -> bool:
+        """Whether `size` more bytes of tables fit in this run's `KEEP_BYTES` (then counted)."""
+        with self._keeping:
+            if self._kept + size > KEEP_BYTES:
+                return False
+            self._kept += size
+            return True
 
     def write(self, tables: dict[str, pl.DataFrame], meta: dict, shas: list[str]) -> bool:
         """Write the entry (atomically); False when the cache folder cannot be written (the
@@ -329,7 +341,7 @@ class Store:
         """Several derived tables, as `derived` gives each. Those to build are built one after
         the other, each written by a background thread while the next is built: a Parquet
         write runs on one core, a build on all of them. At most one built table waits for its
-        write, so memory holds two at a time."""
+        write, so memory holds two at a time besides those kept (`KEEP_BYTES`)."""
         out: dict[str, pl.LazyFrame] = {}
         writes: dict[str, Future] = {}
         with ThreadPoolExecutor(max_workers=1, thread_name_prefix="cache-write") as pool:
@@ -372,9 +384,9 @@ class Store:
         return None
 
     def _store_derived(self, name: str, df: pl.DataFrame) -> pl.LazyFrame:
-        """Write `df` as the table `name` (atomically); then `df` itself when it is small
-        (`KEEP_BYTES`), else a scan of what was written, so the memory it held goes. `df` too
-        when the entry cannot be written (computed again next time)."""
+        """Write `df` as the table `name` (atomically); then what was written, read whole when it
+        fits in `KEEP_BYTES`, else scanned, so the memory `df` held goes. `df` itself when the
+        entry cannot be written (computed again next time)."""
         path = self._derived_path(name)
         info_path = path.with_suffix(".json")
         try:
@@ -394,7 +406,7 @@ class Store:
                 tmp.with_suffix(".json").unlink(missing_ok=True)
         except OSError:
             return df.lazy()
-        return df.lazy() if df.estimated_size() <= KEEP_BYTES else pl.scan_parquet(path)
+        return pl.read_parquet(path).lazy() if self.keep(df.estimated_size()) else pl.scan_parquet(path)
 
 
 def _discard(path: Path) -> None:

@@ -1142,9 +1142,10 @@ def _probe_blocks(blocks: Iterator[bytes | bytearray], probe: _Probe, hasher=Non
 
 def _file_blocks(fh) -> Iterator[bytes | bytearray]:
     """The file's bytes, _BLOCK at a time, read into one buffer (a new 16 MB object per block
-    costs more in page faults than the checks) no bigger than the file (a small account's
-    files are mostly a few kB); a block is valid until the next one is read."""
-    buf = bytearray(max(1, min(_BLOCK, os.fstat(fh.fileno()).st_size + 1)))
+    costs more in page faults than the checks) no bigger than the file and 64 kB (a small
+    account's files are mostly a few kB; a file that grows while read is still read in blocks
+    of 64 kB or more); a block is valid until the next one is read."""
+    buf = bytearray(min(_BLOCK, max(os.fstat(fh.fileno()).st_size + 1, 64 << 10)))
     view = memoryview(buf)
     while True:
         n = fh.readinto(buf)
@@ -1702,10 +1703,10 @@ def load(
                 "every run reads the files again."
             )
         else:
-            # the rows are on disk: read from there (the memory they held goes), or used from
-            # memory when they are small (each query would read the Parquet again)
-            small = sum(t.estimated_size() for t in tables.values()) <= cache.KEEP_BYTES
-            data = _from_store(data_dir, store, store.meta, tables if small else None)
+            # the rows are on disk: go on with them from there (the memory they held goes), read
+            # once into memory when they are small (scanned, each query would read them again)
+            whole = store.keep(sum(t.estimated_size() for t in tables.values()))
+            data = _from_store(data_dir, store, store.meta, whole)
     return _warned(data, notes)
 
 
@@ -1744,7 +1745,7 @@ def _open_store(
 
 
 def _to_store(store: cache.Store, data: Dataset, entries: list[_Entry]) -> dict[str, pl.DataFrame]:
-    """Write the rows read to the cache; the tables written."""
+    """Write the rows read to the cache; the tables given to it."""
     shas = {f.path.name: f.sha256 for f in data.files}
     tables = {k: v.collect() for k, v in data.frames.items()}
     tables["quarantine"] = data.quarantine
@@ -1759,22 +1760,18 @@ def _to_store(store: cache.Store, data: Dataset, entries: list[_Entry]) -> dict[
     return tables
 
 
-def _from_store(
-    data_dir: Path, store: cache.Store, meta: dict, written: dict[str, pl.DataFrame] | None = None
-) -> Dataset:
-    """The dataset of a cache entry: its tables scanned, or the tables just `written` to it."""
-    if written is None:
-        frames = {k: pl.scan_parquet(store.table(k)) for k in TABLE_KINDS}
-        quarantine = pl.read_parquet(store.table("quarantine"))
-    else:
-        frames = {k: written[k].lazy() for k in TABLE_KINDS}
-        quarantine = written["quarantine"]
+def _from_store(data_dir: Path, store: cache.Store, meta: dict, whole: bool = False) -> Dataset:
+    """The dataset of a cache entry: its tables scanned, or read `whole` into memory."""
+    frames = {
+        k: pl.read_parquet(store.table(k)).lazy() if whole else pl.scan_parquet(store.table(k))
+        for k in TABLE_KINDS
+    }
     data = Dataset(
         data_dir=data_dir,
         files=[SourceFile(Path(f[0]), *f[1:]) for f in meta["files"]],
         frames=frames,
         snapshots=[cache.decode_snapshot(s) for s in meta["snapshots"]],
-        quarantine=quarantine,
+        quarantine=pl.read_parquet(store.table("quarantine")),
         notes=list(meta["notes"]),
         skipped=[(a, b) for a, b in meta["skipped"]],
     )

@@ -8,13 +8,15 @@ from types import ModuleType
 
 
 class _Lazy(ModuleType):
-    """Stands for a module until one of its attributes is asked for; then imports it (Python's
-    import lock makes that safe from several threads) and serves its attributes from then on."""
+    """Stands for a module: each attribute asked for is the module's own, the module imported at
+    the first (Python's import lock makes that safe from several threads)."""
 
     def __getattr__(self, attr: str):
-        real = importlib.import_module(self.__name__)
-        self.__dict__.update(real.__dict__)
-        return getattr(real, attr)
+        return getattr(importlib.import_module(self.__name__), attr)
+
+    def __reduce__(self):
+        """Pickled as the module itself (by name), as a real module is."""
+        return importlib.import_module, (self.__name__,)
 
 
 def module(name: str) -> ModuleType:
