@@ -2,6 +2,7 @@
 and reading a folder of many overlapping downloads keeps memory to the rows kept."""
 
 import os
+import re
 import resource
 import subprocess
 import sys
@@ -33,6 +34,9 @@ def test_peer_bench_runs_small_and_the_odr_counts_agree(tmp_path):
     assert "ODR counts agree exactly: yes" in r.stdout
     assert "metrics again (cache warm)" in r.stdout and "history, 30 days" in r.stdout
     assert not list((tmp_path / "exports").glob("*.parquet"))  # the cache is never in the data folder
+    # DuckDB's typed read of the metric columns (for scale) holds every line of All Orders
+    floor_rows = re.search(r"orders rows (\d[\d,]*\d)", r.stdout).group(1)
+    assert f"DuckDB typed read {floor_rows} rows" in r.stdout and "16 metric columns typed" in r.stdout
 
 
 def test_peer_bench_exports_option_times_a_folder_as_it_is(tmp_path):
