@@ -65,16 +65,31 @@ def _cycle(a, first: dt.date, orders: int, defects: int, prefix: str) -> None:
 
 
 @pytest.mark.parametrize(
-    ("now_defects", "before_defects", "flagged"), [(3, 3, True), (3, 2, False), (2, 3, False)]
+    ("orders", "now_defects", "before_defects", "flagged"),
+    [
+        # 4 in 100 vs the 1 % target: p = 1 - sum(C(100,k) .01^k .99^(100-k), k<4) = 0.0184 < 0.05: Poor
+        (100, 4, 4, True),
+        # 3 in 100 is 3 % (over 2 %) but p = 0.0794: not Poor, so not an escalation
+        (100, 4, 3, False),
+        (100, 3, 4, False),
+        (100, 3, 3, False),
+        # 1 in 10 (p = 0.0956) twice: 10 % each cycle, not Poor at that volume
+        (10, 1, 1, False),
+        # 2 in 10 (p = 0.0043) twice: Poor in both
+        (10, 2, 2, True),
+        # 2 in 100 is 2 %, not over 2 %
+        (100, 4, 2, False),
+    ],
 )
-def test_two_cycles_by_hand(account, now_defects, before_defects, flagged):
-    """100 seller-fulfilled orders in each 60-day ODR window: 3 defects = 3 %, 2 = 2 % (not over)."""
+def test_two_cycles_by_hand(account, orders, now_defects, before_defects, flagged):
+    """Seller-fulfilled orders in each 60-day ODR window; flagged when both cycles are over 2 % and
+    each is Poor at its volume (contract: "each with volumeAdjustedStatus BAD")."""
     odr = next(d for d in METRICS if d.id == "orderDefectRate.mfn")
     now_first, _ = odr.window(A)
     before_first, before_last = odr.window(A - dt.timedelta(days=60))
     assert before_last == now_first - dt.timedelta(days=1)  # consecutive cycles
-    _cycle(account, now_first, 100, now_defects, "N")
-    _cycle(account, before_first, 100, before_defects, "B")
+    _cycle(account, now_first, orders, now_defects, "N")
+    _cycle(account, before_first, orders, before_defects, "B")
     data = sources.load(cover_until(account.write(), A))
     df = escalation.two_cycles(data, A, METRICS, before_first)
     row = df.filter((pl.col("marketplace_id") == "ATVPDKIKX0DER") & (pl.col("channel") == "MFN")).row(
@@ -82,9 +97,9 @@ def test_two_cycles_by_hand(account, now_defects, before_defects, flagged):
     )
     assert (row["defects"], row["orders"], row["defects_before"], row["orders_before"]) == (
         now_defects,
-        100,
+        orders,
         before_defects,
-        100,
+        orders,
     )
     assert row["flagged"] is flagged
 
@@ -175,3 +190,39 @@ def test_verdict_without_a_snapshot_is_our_estimate(account):
     state, source = summary.account_state(ctx)
     assert source.startswith("our estimate")
     assert "not known (no Amazon snapshot)" in summary.ahr_text(ctx)
+
+
+def _cycles(a, channel: str, orders: int, defects: int, prefix: str) -> None:
+    odr = next(d for d in METRICS if d.id == f"orderDefectRate.{channel.lower()}")
+    for day, p in ((odr.window(A)[0], "N"), (odr.window(A - dt.timedelta(days=60))[0], "B")):
+        for i in range(orders):
+            oid = f"{prefix}{p}{i:03d}"
+            a.order(oid, day.isoformat(), channel=channel)
+            if i < defects:
+                a.claim(oid, (day + dt.timedelta(days=1)).isoformat(), "granted")
+
+
+@pytest.mark.parametrize("claims_only", [False, True])
+def test_two_cycles_as_the_report_says_them(account, claims_only):
+    """Seller-fulfilled 2 in 10 twice (p = 0.0043 each: Poor) is the escalation, in the banner and
+    the list; FBA 1 in 10 twice (10 %, p = 0.0956) is over 2 % but not Poor: never the banner.
+    Without the chargebacks file the ODR's counts are a floor: the flag stands, the rest is not known."""
+    _cycles(account, "MFN", 10, 2, "M")
+    _cycles(account, "AFN", 10, 1, "F")
+    account.order("OLD", (A - dt.timedelta(days=200)).isoformat())  # the data reach before both cycles
+    if claims_only:
+        account.without("chargebacks")
+    ctx = context.prepare(cover_until(account.write(), A), Settings(), as_of=A.isoformat())
+    html = summary.escalation_html(ctx)
+    lines = {li.split(":")[0]: li for li in html.split("<li>")[1:]}
+    mfn = next(v for k, v in lines.items() if k.startswith("Amazon.com") and "eller" in k)
+    afn = next(v for k, v in lines.items() if k.startswith("Amazon.com") and "FBA" in k)
+    assert "20.00\xa0% then 20.00\xa0%" in mfn and "beyond chance at this volume" in mfn
+    if claims_only:
+        assert "not known" in afn
+    else:
+        assert "10.00\xa0% then 10.00\xa0%" in afn and "not beyond chance in both (not Poor)" in afn
+    banner = summary.verdict_html(ctx)
+    assert (
+        "Two cycles over 2 %" in banner and "Seller" in banner.split("Two cycles")[1] and "FBA" not in banner
+    )

@@ -1,6 +1,8 @@
-"""Two-cycle escalation: an Order Defect Rate above 2 % in two consecutive 60-day windows is the
-point at which Amazon restricts an account (the seeds' "two cycles"). The cycles are the ODR's
-own windows as of the as-of day and as of 60 days before it, with the run's window and lag."""
+"""Two-cycle escalation: an Order Defect Rate above 2 % in two consecutive 60-day windows, each
+with `volumeAdjustedStatus` BAD (the contract), is the point at which Amazon restricts an account.
+The volume test keeps 1 defect in 10 orders (10 %, p = 0.0956) from being called an escalation.
+The cycles are the ODR's own windows as of the as-of day and as of 60 days before it, with the
+run's window and lag."""
 
 from __future__ import annotations
 
@@ -22,8 +24,8 @@ def two_cycles(
     threshold: float = THRESHOLD,
 ) -> pl.DataFrame:
     """Per marketplace and channel: the ODR of this cycle and of the one before, and `flagged`
-    (both above `threshold`), or null when the earlier cycle begins before the oldest order (the
-    data cannot say)."""
+    (both above `threshold` and both with volume-adjusted status BAD), or null when the earlier
+    cycle begins before the oldest order (the data cannot say)."""
     odr = tuple(d for d in defs if d.population == "order_defects")
     cycle = odr[0].window_days if odr else 60
     rows = []
@@ -38,6 +40,7 @@ def two_cycles(
                     "rate": r["rate"],
                     "orders": r["denominator"],
                     "defects": r["numerator"],
+                    "volume_adjusted_status": r["volume_adjusted_status"],
                     "window_from": r["window_from"],
                     "window_to": r["window_to"],
                 }
@@ -48,7 +51,8 @@ def two_cycles(
     now, before = (df.filter(pl.col("cycle") == c).drop("cycle") for c in ("now", "before"))
     out = now.join(before, on=["marketplace_id", "channel"], how="left", suffix="_before")
     known = pl.col("window_from_before").is_not_null() & (pl.col("window_from_before") >= oldest)
-    over = (pl.col("rate") > threshold) & (pl.col("rate_before") > threshold)
+    bad = (pl.col("volume_adjusted_status") == "BAD") & (pl.col("volume_adjusted_status_before") == "BAD")
+    over = (pl.col("rate") > threshold) & (pl.col("rate_before") > threshold) & bad
     return out.with_columns(
         pl.when(~known | pl.col("rate").is_null() | pl.col("rate_before").is_null())
         .then(None)

@@ -163,8 +163,8 @@ def verdict_html(ctx: ReportContext) -> str:
             '<p class="banner"><b>Two cycles over 2 %:</b> the Order Defect Rate of '
             f"{esc(marketplace_label(r['marketplace_id']))} {esc(CHANNEL_LABEL[r['channel']])} was "
             f"{esc(wording.pct(r['rate_before']))} in {esc(r['window_from_before'])} to {esc(r['window_to_before'])} "
-            f"and is {esc(wording.pct(r['rate']))} in {esc(r['window_from'])} to {esc(r['window_to'])}: the point at "
-            "which Amazon restricts an account.</p>"
+            f"and is {esc(wording.pct(r['rate']))} in {esc(r['window_from'])} to {esc(r['window_to'])}, Poor at its "
+            "volume in both: the point at which Amazon restricts an account.</p>"
         )
     return (
         '<div class="verdict"><p class="verdict-line">'
@@ -396,10 +396,12 @@ def escalation_html(ctx: ReportContext) -> str:
     lines = []
     for r in df.iter_rows(named=True):
         where = f"{marketplace_label(r['marketplace_id'])} {CHANNEL_LABEL[r['channel']]}"
-        if (r["marketplace_id"], r["channel"]) in incomplete or r["flagged"] is None:
+        if r["flagged"]:  # without a file the ODR needs its counts are a floor: still over
+            verdict = "<b>over 2 % in both, beyond chance at this volume: the point at which Amazon restricts an account</b>"
+        elif (r["marketplace_id"], r["channel"]) in incomplete or r["flagged"] is None:
             verdict = "not known (the earlier cycle is before the data, or a file the ODR needs is absent)"
-        elif r["flagged"]:
-            verdict = "<b>over 2 % in both: the point at which Amazon restricts an account</b>"
+        elif r["rate"] > escalation.THRESHOLD and r["rate_before"] > escalation.THRESHOLD:
+            verdict = "over 2 % in both, but at this volume not beyond chance in both (not Poor)"
         else:
             verdict = "not over 2 % in both"
         before = wording.pct(r["rate_before"]) if r["rate_before"] is not None else "–"
@@ -407,5 +409,7 @@ def escalation_html(ctx: ReportContext) -> str:
     return (
         "<h3>Two 60-day cycles</h3>"
         '<p class="muted">Amazon restricts an account whose Order Defect Rate is over 2 % in two consecutive '
-        "60-day cycles.</p><ul>" + "".join(lines) + "</ul>"
+        "60-day cycles; counted here when each cycle's rate is also Poor at its volume (p &lt; 0.05).</p><ul>"
+        + "".join(lines)
+        + "</ul>"
     )
