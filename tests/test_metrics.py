@@ -235,6 +235,28 @@ def test_contact_response_time(account):
     assert doc["dataQuality"]["quarantinedRows"] == 1
 
 
+def test_contact_response_time_counts_messages_not_threads(account):
+    """Two messages of one thread are two messages (the contract: "Buyer messages received in the
+    window"); the same message in an overlapping download is one, answered when a download says so."""
+    a = account
+    a.order("H1", "2026-06-01").order("H2", "2026-06-01")
+    a.message("TX", "H1", "2026-06-10T10:00:00Z", "2026-06-10T12:00:00Z")  # 2 h: on time
+    a.message("TX", "H1", "2026-06-12T10:00:00Z", "2026-06-14T10:00:00Z")  # 48 h: late
+    a.message("TY", "H2", "2026-06-15T10:00:00Z")  # unanswered in the first download...
+    header = ["thread-id", "order-id", "received-at", "responded-at"]
+    a._row(
+        "messages-later.csv", header, ["TY", "H2", "2026-06-15T10:00:00Z", "2026-06-15T11:00:00Z"]
+    )  # ...1 h
+    a._row(
+        "messages-later.csv", header, ["TX", "H1", "2026-06-10T10:00:00Z", "2026-06-10T12:00:00Z"]
+    )  # again
+    pm, doc = _pm(a.write())
+    c = pm["contactResponseTime"]
+    assert (c["messageCount"], c["respondedWithin24hCount"]) == (3, 2)
+    assert c["medianResponseHours"] == pytest.approx(2.0)  # 1, 2 and 48 hours
+    assert doc["dataQuality"]["quarantinedRows"] == 0
+
+
 def test_settings_override_window_lag_target(account, tmp_path):
     a = account
     a.order("O1", "2026-06-20").feedback("O1", "6/25/26", 1)

@@ -1833,7 +1833,9 @@ def _read_folder(
     replaced.append(gone)
     frames["shipments"], gone = _latest_package_rows(frames["shipments"])
     replaced.append(gone)
-    frames["messages"], gone = _latest_by(frames["messages"], ["thread_id"], "responded_ts")
+    # a row is one message of a thread (the contract counts messages): the same message in an
+    # overlapping download (thread and time received) is one, answered when any download says so
+    frames["messages"], gone = _latest_by(frames["messages"], ["thread_id", "received_ts"], "responded_ts")
     replaced.append(gone)
     frames["feedback"], fb_quarantine = _feedback_with_marketplace(
         frames["feedback"], frames["orders"], marketplace
