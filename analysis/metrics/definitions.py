@@ -296,6 +296,10 @@ def _units(data: Dataset, m: MetricDef, cache: dict[str, pl.LazyFrame]) -> pl.La
     return lf.filter(pl.col("channel") == m.channel) if m.channel else lf
 
 
+def _frame_marketplaces(data: Dataset) -> pl.LazyFrame:
+    return data.frames["orders"].select(pl.col("marketplace_id").cast(pl.String)).unique()
+
+
 def _numerator_names(m: MetricDef) -> list[str]:
     return list(dict.fromkeys([m.numerator, m.numerator_part.name, *[p.name for p in m.parts]]))
 
@@ -447,9 +451,12 @@ def history(
             .group_by("marketplace_id", "numerator", "as_of")
             .agg(pl.col("delta").sum())
         )
+        # every marketplace of the orders (as `metrics` lists them), with or without units of
+        # this metric: a day without any is a row with denominator 0 ("no data"), not a gap
         keys = (
-            every.select("marketplace_id")
+            pl.concat([_frame_marketplaces(data), every.select(pl.col("marketplace_id").cast(pl.String))])
             .unique()
+            .select(pl.col("marketplace_id").cast(every.collect_schema()["marketplace_id"]))
             .join(pl.LazyFrame({"numerator": ["denominator", *_numerator_names(m)]}), how="cross")
         )
         grid = keys.join(days.to_frame().lazy(), how="cross")
