@@ -5,7 +5,8 @@ import datetime as dt
 import pytest
 from conftest import cover_until
 
-from analysis.errors import SettingsError
+from analysis.errors import DataError, SettingsError
+from analysis.inputs import sources
 from analysis.metrics import definitions as metrics
 from analysis.metrics import health
 
@@ -212,6 +213,26 @@ def test_refund_rate(account):
     a.order("R6", "2026-06-05")
     r = _pm(a.write())[0]["refundRate"]
     assert (r["orderCount"], r["refundedOrderCount"]) == (5, 2)
+
+
+def test_an_mfn_return_not_refunded_has_a_blank_refunded_amount(account, tmp_path):
+    """A return request not (yet) refunded leaves `Refunded Amount` blank: no refund, and not a bad
+    row (it was set aside as "missing value"); a file without the column at all is refused."""
+    from analysis.inputs.sample import MFN_RETURNS_HEADER
+
+    a = account
+    a.order("B1", "2026-06-05", channel="MFN").mfn_return("B1", "2026-06-10T00:00:00Z", "")
+    a.order("B2", "2026-06-05", channel="MFN").mfn_return("B2", "2026-06-10T00:00:00Z", "12.50")
+    folder = a.write()
+    r, doc = _pm(folder)
+    assert (r["refundRate"]["orderCount"], r["refundRate"]["refundedOrderCount"]) == (2, 1)
+    assert doc["dataQuality"]["quarantinedRows"] == 0
+    path = next(folder.glob("mfn_returns*"))
+    lines = path.read_text().splitlines()
+    keep = [i for i, h in enumerate(MFN_RETURNS_HEADER) if h != "Refunded Amount"]
+    path.write_text("\n".join("\t".join(line.split("\t")[i] for i in keep) for line in lines) + "\n")
+    with pytest.raises(DataError, match="has no 'Refunded Amount' column"):
+        sources.load(folder)
 
 
 def test_contact_response_time(account):

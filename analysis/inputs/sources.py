@@ -58,6 +58,9 @@ class Column:
     field: str
     parse: str = "text"  # text | token | timestamp | promise | bool | int | float | raw
     required: bool = True
+    # the column must be in the header even when not `required` (a blank cell is allowed): without
+    # it the metric could not tell "none" from "not given"
+    in_header: bool = False
     aliases: tuple[str, ...] = ()
     allowed: tuple[str, ...] | None = None
     # (predicate on the parsed value, reason when it is false), checked in order
@@ -243,7 +246,8 @@ KINDS: tuple[Kind, ...] = (
             Column("Merchant SKU", "sku", required=False),
             Column("Return Reason", "reason", required=False),
             Column("Return quantity", "quantity", "int", required=False, checks=QUANTITY_CHECKS),
-            Column("Refunded Amount", "refunded_amount", "float"),
+            # a return request not (yet) refunded has it blank: no refund, not a bad row
+            Column("Refunded Amount", "refunded_amount", "float", required=False, in_header=True),
         ),
         pii=PII_HEADERS,
     ),
@@ -719,7 +723,7 @@ def _columns_used(shown: str, kind: Kind, header: list[str], line: int) -> dict[
     selected: dict[str, str] = {}
     for col in kind.columns:
         found = next((h for h in (col.header, *col.aliases) if h in counts), None)
-        if found is None and col.required:
+        if found is None and (col.required or col.in_header):
             raise DataError(
                 f"{shown}: the {kind.title} file has no '{col.header}' column (line {line}); "
                 f"add it or download the report again with all columns."
