@@ -498,20 +498,28 @@ def _check_days(args: argparse.Namespace) -> None:
 
 
 def _check_out_file(args: argparse.Namespace) -> None:
-    """`--out FILE` of history/defects: a file (replaced if it exists) in an existing folder,
-    never inside the data folder (its exports are read, never written); checked before reading."""
+    """`--out FILE` of history, defects, today, removals, email and render: a regular file
+    (replaced whole if it exists; never a device, pipe or link, which would be replaced or written
+    through) in an existing folder, never inside the data folder (its exports are read, never
+    written); checked before reading."""
     out = getattr(args, "out", None)
     if out is None:
         return
     shown = terminal_text(out)
     if out.is_dir():
-        raise UsageError(f"--out {shown} is a folder; give a file name such as {args.command}.{args.format}.")
+        suffix = {"email": "eml", "render": "html"}.get(args.command, getattr(args, "format", "txt"))
+        raise UsageError(f"--out {shown} is a folder; give a file name such as {args.command}.{suffix}.")
+    if out.is_symlink() or (out.exists() and not out.is_file()):
+        raise UsageError(
+            f"--out {shown} is not a regular file (a link, device or pipe), which would be replaced; "
+            "give the name of a new or ordinary file."
+        )
     target = out.resolve()
     if not target.parent.is_dir():
         raise UsageError(
             f"--out {shown}: the folder {terminal_text(out.parent)} does not exist; create it first."
         )
-    data = args.data.resolve()
+    data = (args.data or config.SAMPLE_DIR).resolve()
     if target == data or data in target.parents:
         raise UsageError(
             f"--out {shown} is inside the data folder {terminal_text(args.data)}, whose exports are only read; "
@@ -521,7 +529,7 @@ def _check_out_file(args: argparse.Namespace) -> None:
 
 def _run(args: argparse.Namespace) -> int:
     _check_days(args)
-    if args.command in ("history", "defects", "today", "removals"):
+    if args.command in ("history", "defects", "today", "removals", "email", "render"):
         _check_out_file(args)
     run = _settings(args)
     if args.command == "sample":
@@ -851,10 +859,9 @@ def _email(args: argparse.Namespace, run) -> int:
         )  # fmt: skip
         msg = mail.build(ctx, m, res.html)
     if args.dry_run:
-        args.out.parent.mkdir(parents=True, exist_ok=True)
-        tmp_eml = args.out.with_name(f".{args.out.name}.tmp")
-        tmp_eml.write_bytes(bytes(msg))
-        tmp_eml.replace(args.out)
+        from analysis.report.render import _atomic_write
+
+        _atomic_write(args.out, bytes(msg))
         _say(f"wrote {args.out} ({msg['Subject']}); nothing sent")
         return 0
     mail.send(msg, m)
@@ -935,7 +942,13 @@ def _history(args: argparse.Namespace) -> int:
     if args.format == "parquet":
         if not args.out:
             raise UsageError("--format parquet needs --out FILE")
-        card.write_parquet(args.out)
+        import io
+
+        from analysis.report.render import _atomic_write
+
+        buf = io.BytesIO()
+        card.write_parquet(buf)
+        _atomic_write(args.out, buf.getvalue())
     elif args.format == "csv":
         _emit_csv(card, args.out)
     else:
@@ -1012,6 +1025,8 @@ def _emit(text: str, out: Path | None, kind: str) -> None:
     """To --out as written (UTF-8), or to standard output made safe for a terminal: control
     characters of the data escaped (\\uXXXX in JSON, which reads back the same; \\xNN in CSV)."""
     if out:
-        out.write_text(text, encoding="utf-8", errors="backslashreplace")
+        from analysis.report.render import _atomic_write
+
+        _atomic_write(out, text)
     else:
         sys.stdout.write(_json_out(text) if kind == "json" else terminal_text(text))

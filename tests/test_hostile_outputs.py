@@ -384,6 +384,64 @@ def test_out_file_never_inside_the_data_folder(capsys, sample_copy, tmp_path, co
     )
 
 
+_OUT_COMMANDS = {
+    "history": ["--from", "2026-11-15", "--to", "2026-11-15"],
+    "defects": ["--as-of", "2026-11-15"],
+    "removals": ["--as-of", "2026-11-15"],
+    "email": ["--week", "2026-W46", "--to", "ops@acme.example", "--dry-run"],
+    "render": [],
+}
+
+
+@pytest.mark.parametrize("command", list(_OUT_COMMANDS))
+def test_out_is_never_a_link_or_a_device(capsys, sample_copy, tmp_path, command):
+    """`--out` naming a pipe (or a device) would be replaced by a regular file, a link written
+    through or replaced: refused before anything is read; the link's target is unchanged."""
+    head = ["render", "metrics_summary"] if command == "render" else [command]
+    outs = tmp_path / "outs"
+    outs.mkdir()
+    fifo = outs / "pipe"
+    os.mkfifo(fifo)
+    target = outs / "precious.txt"
+    target.write_text("keep me")
+    link = outs / "link.out"
+    link.symlink_to(target)
+    for out in (fifo, link):
+        rc, _, err = _cli(capsys, *head, "--data", sample_copy, *_OUT_COMMANDS[command], "--out", out)
+        assert (rc, err) == (
+            2,
+            f"error: --out {out} is not a regular file (a link, device or pipe), which would be replaced; "
+            "give the name of a new or ordinary file.\n",
+        )
+    assert fifo.exists() and not fifo.is_file() and link.is_symlink() and target.read_text() == "keep me"
+    assert sorted(p.name for p in outs.iterdir()) == ["link.out", "pipe", "precious.txt"]
+
+
+_TOO_BIG = """
+import resource, signal, sys
+from pathlib import Path
+from analysis.report.render import _atomic_write
+signal.signal(signal.SIGXFSZ, signal.SIG_IGN)
+resource.setrlimit(resource.RLIMIT_FSIZE, (1000, 1000))
+try:
+    _atomic_write(Path(sys.argv[1]), "x" * 5000)
+except OSError as exc:
+    print(exc.filename)
+"""
+
+
+def test_a_failed_write_names_the_file_and_leaves_nothing(tmp_path):
+    """A write that fails (here: past the process's file-size limit) names the file asked for, not
+    the temporary one, leaves no temporary file and the old file whole."""
+    out = tmp_path / "history.csv"
+    out.write_text("old")
+    r = subprocess.run(
+        [sys.executable, "-c", _TOO_BIG, str(out)], capture_output=True, text=True, cwd=config.PROJ_ROOT
+    )
+    assert r.stdout.strip() == str(out), r.stderr
+    assert out.read_text() == "old" and [p.name for p in tmp_path.iterdir()] == ["history.csv"]
+
+
 # --------------------------------------------------------------------------- 3. arguments and settings
 
 

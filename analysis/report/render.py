@@ -289,17 +289,26 @@ def export_html(notebook: nbformat.NotebookNode) -> str:
     return body
 
 
-def _atomic_write(path: Path, text: str) -> None:
+def _atomic_write(path: Path, text: str | bytes) -> None:
+    """`path` replaced whole (readers never see half a file) through a new temporary file beside
+    it (created exclusively: an existing file or link of that name is never written through); a
+    failure removes it and names `path`, not the temporary file."""
     path.parent.mkdir(parents=True, exist_ok=True)
     # the writer's pid in the name: a run killed mid-write leaves a file the next run can clear
     fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.{os.getpid()}.", dir=path.parent)
     try:
-        with os.fdopen(fd, "w", encoding="utf-8") as fh:
-            fh.write(text)
+        if isinstance(text, bytes):
+            with os.fdopen(fd, "wb") as fh:
+                fh.write(text)
+        else:
+            with os.fdopen(fd, "w", encoding="utf-8", errors="backslashreplace") as fh:
+                fh.write(text)
         os.chmod(tmp, 0o644)
         os.replace(tmp, path)
-    except BaseException:
+    except BaseException as exc:
         Path(tmp).unlink(missing_ok=True)
+        if isinstance(exc, OSError) and exc.filename in (None, tmp):
+            raise OSError(exc.errno, exc.strerror, str(path)) from None
         raise
 
 
