@@ -148,6 +148,29 @@ def test_notebook_names_and_days_are_checked(tmp_path):
 
 
 @pytest.mark.parametrize(
+    "body",
+    [
+        "root:x:0:0:secret-line:/root:/bin/bash\n",  # not JSON (nbformat quoted it whole)
+        '{"a": 1}',  # JSON, not a notebook
+        '{"cells": "secret-line", "metadata": {}, "nbformat": 4, "nbformat_minor": 5}',
+        b"\xff\xfe\x00secret-line",  # not text
+    ],
+)
+def test_a_file_that_is_not_a_notebook_is_one_sentence(tmp_path, capsys, body):
+    """exit 2, one line naming the file, nothing of its contents (it was an internal error, exit 3,
+    quoting the file)."""
+    from analysis import cli
+
+    f = tmp_path / "not-a-notebook.ipynb"
+    f.write_bytes(body if isinstance(body, bytes) else body.encode())
+    rc = cli.main(["render", str(f), "--data", str(config.SAMPLE_DIR), "--out", str(tmp_path / "x.html")])
+    out, err = capsys.readouterr()
+    assert rc == 2 and err.count("\n") == 1 and "secret-line" not in err + out
+    assert err.startswith(f"error: {f} is not a Jupyter notebook (.ipynb)")
+    assert not (tmp_path / "x.html").exists()
+
+
+@pytest.mark.parametrize(
     "selection",
     [
         {},

@@ -32,7 +32,7 @@ def find_notebook(notebook: str | Path) -> Path:
     """`notebook` as given, or the notebook of that name in notebooks/ ("defects_by_cause")."""
     p = Path(notebook)
     if p.is_file():
-        return p.resolve()
+        return _readable_notebook(p.resolve())
     for candidate in (config.NOTEBOOKS_DIR / p.name, config.NOTEBOOKS_DIR / f"{p.name}.ipynb"):
         if candidate.is_file():
             return candidate
@@ -40,6 +40,20 @@ def find_notebook(notebook: str | Path) -> Path:
     raise UsageError(
         f"No notebook '{safety.terminal_text(str(notebook))}'; give a notebook file or one of: {known}."
     )
+
+
+def _readable_notebook(path: Path) -> Path:
+    """`path` when it holds a valid notebook; else one sentence (nbformat's own errors quote the
+    file's contents and end in a traceback)."""
+    shown = safety.terminal_text(str(path))
+    try:
+        nbformat.validate(nbformat.read(path, as_version=4))
+    except (ValueError, UnicodeDecodeError, nbformat.ValidationError, KeyError, TypeError, AttributeError):
+        raise UsageError(
+            f"{shown} is not a Jupyter notebook (.ipynb): it is not a notebook's JSON; give a notebook file or "
+            "one of the names of notebooks/."
+        ) from None
+    return path
 
 
 def default_out(notebook: Path, data_dir: Path, as_of: dt.date | None) -> Path:
