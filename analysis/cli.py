@@ -840,6 +840,17 @@ def _email(args: argparse.Namespace, run) -> int:
         or (opts.smtp_port if opts.smtp_port else (465 if security == "ssl" else 25)),
         security=security,
     )
+    from analysis.safety import is_mail_address
+
+    for flag, values in (("--to", args.to or ()), ("--from", [args.sender] if args.sender else [])):
+        for a in values:
+            if not is_mail_address(a):
+                raise UsageError(
+                    f"{flag} {terminal_text(a)!r} is not one e-mail address (no spaces, line breaks, commas or "
+                    "brackets); give one address per --to, like --to ops@example.com."
+                )
+    if args.smtp_host and not re.fullmatch(r"[A-Za-z0-9.:\[\]_-]{1,253}", args.smtp_host):
+        raise UsageError(f"--smtp-host {terminal_text(args.smtp_host)!r} is not a host name or an IP address.")
     if args.dry_run and args.out is None:
         raise UsageError("--dry-run writes the message to a file: give --out FILE.eml")
     if not m.to and not args.dry_run:

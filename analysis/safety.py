@@ -19,7 +19,8 @@ from analysis.errors import UsageError
 
 # ASCII classes: Unicode `\w` under bounded repeats compiles past the Rust regex size limit; an
 # address or a phone number typed by a buyer is written in ASCII.
-EMAIL_PATTERN = r"[A-Za-z0-9_.+-]{1,64}@[A-Za-z0-9-]{1,63}(?:\.[A-Za-z0-9-]{1,63}){1,8}"
+# the local part takes every character RFC 5322 allows unquoted ("mary_ann.o'neil+amz@..." whole)
+EMAIL_PATTERN = r"[A-Za-z0-9_.+'!#$%&*/=?^`{|}~-]{1,64}@[A-Za-z0-9-]{1,63}(?:\.[A-Za-z0-9-]{1,63}){1,8}"
 # a phone: 9 to 15 digits (E.164's most), up to 3 separators between two digits, starting with a
 # digit or "+", not inside a longer run of letters, digits or dashes. Dates (8 digits) are not
 # phones; an Amazon order id (17 digits in 3-7-7 groups) is neither, nor is any part of one.
@@ -104,6 +105,25 @@ def csv_safe(df: pl.DataFrame) -> pl.DataFrame:
 
 
 # --------------------------------------------------------------------------- the terminal
+
+
+# an address we send to or from: one "@", no spaces, controls, line breaks (a header injection),
+# separators or brackets, at most 254 characters (RFC 5321)
+_MAIL_ADDRESS = re.compile(r'[^@\s,;<>"()\[\]\\\x00-\x1f\x7f]{1,64}@[^@\s,;<>"()\[\]\\\x00-\x1f\x7f]{1,189}')
+
+
+def is_mail_address(value: object) -> bool:
+    return isinstance(value, str) and len(value) <= 254 and _MAIL_ADDRESS.fullmatch(value) is not None
+
+
+# characters that change the direction of the text after them: "Shop \u202egnp.exe" shows as
+# "Shop exe.png"; dropped from buyer text shown in HTML
+_BIDI = dict.fromkeys([*range(0x202A, 0x202F), *range(0x2066, 0x206A), 0x200E, 0x200F, 0x061C])
+
+
+def no_bidi(text: str) -> str:
+    """`text` without direction controls (embeddings, overrides, isolates, marks)."""
+    return text.translate(_BIDI)
 
 
 def terminal_text(text: object) -> str:

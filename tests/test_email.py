@@ -185,3 +185,45 @@ def test_email_settings_from_toml(tmp_path):
         with pytest.raises(SettingsError, match=re.escape(words)) as e:
             settings.build(bad)
         assert str(e.value).startswith(str(bad))
+
+
+@pytest.mark.parametrize(
+    ("args", "flag"),
+    [
+        (["--to", "ops@acme.example\r\nBcc: evil@x.example"], "--to"),
+        (["--to", "not-an-address"], "--to"),
+        (["--to", "a@b.example, c@d.example"], "--to"),
+        (["--to", "ops@acme.example", "--from", "me@acme.example\nBcc: evil@x.example"], "--from"),
+        (["--to", "ops@acme.example", "--smtp-host", "mail.example\r\nX: y"], "--smtp-host"),
+    ],
+)
+def test_addresses_and_host_are_checked_before_anything(capsys, sample_dir, tmp_path, args, flag):
+    """A line break in an address is a header injection; it was an internal error (exit 3). One
+    sentence naming the option, exit 2, nothing written."""
+    from analysis import cli
+
+    out = tmp_path / "x.eml"
+    rc = cli.main(
+        ["email", "--data", str(sample_dir), "--week", "2026-W46", *args, "--dry-run", "--out", str(out)]
+    )
+    _, err = capsys.readouterr()
+    assert rc == 2 and err.startswith(f"error: {flag} ") and err.count("\n") == 1, err
+    assert not out.exists()
+
+
+@pytest.mark.parametrize(
+    "body",
+    [
+        'sender = "me@acme.example\\r\\nBcc: evil@x.example"',
+        'to = ["ops@acme.example\\nBcc: e@x.example"]',
+        'to = ["a b@c.example"]',
+    ],
+)
+def test_email_settings_with_line_breaks_are_refused(tmp_path, body):
+    from analysis.errors import SettingsError
+    from analysis.metrics import settings
+
+    toml = tmp_path / "settings.toml"
+    toml.write_text(f"[email]\n{body}\n")
+    with pytest.raises(SettingsError, match=r"\[email\] (sender|to) must be"):
+        settings.build(toml)

@@ -42,6 +42,9 @@ EMAIL = "jane.doe@example.com"
         ("sku abc12345678901def", "sku abc12345678901def", []),
         ("1234567890123456", "1234567890123456", []),
         ("no @ here, a@b is not an address", "no @ here, a@b is not an address", []),
+        # every character RFC 5322 allows unquoted in the local part: the whole address goes
+        ("Email: mary_ann.o'neil+amz@sub.example.co.uk ok", "Email: [e-mail] ok", ["e-mail address"]),
+        ("x=j!m#s$%&*/=?^`{|}~-@mail.example", "[e-mail]", ["e-mail address"]),
     ],
 )
 def test_mask_by_hand(text, masked, kinds):
@@ -65,6 +68,17 @@ def test_mask_hides_what_was_put_anywhere(before, secret, after):
     out = safety.mask(text)
     assert secret not in out
     assert pl.DataFrame({"c": [text]}).select(safety.mask_expr(pl.col("c")))["c"][0] == out
+
+
+def test_direction_controls_are_dropped_from_html():
+    """A buyer's right-to-left override ("\u202egnp.exe" shows as "exe.png") never reaches a page:
+    the report's escaping and a rendered notebook's outputs drop every direction control."""
+    from analysis.report import kit, notebooks
+
+    text = "Shop \u202egnp.exe\u202c \u2066x\u2069 \u200fy <b>"
+    assert kit.esc(text) == "Shop gnp.exe x y &lt;b&gt;"
+    assert notebooks._mask(text) == "Shop gnp.exe x y <b>"
+    assert kit.esc_text(text) == kit.esc(text)
 
 
 def test_csv_cells_cannot_run():

@@ -21,7 +21,7 @@ from analysis.errors import SettingsError, UsageError
 from analysis.metrics import settings as st
 from analysis.metrics.settings import Settings
 from analysis.report.render import safe_name
-from analysis.safety import terminal_text
+from analysis.safety import is_mail_address, terminal_text
 
 KEYS = ("name", "data", "config", "recipients")
 # the fleet page's folder sits beside the accounts' report folders (reports/fleet/<period>/)
@@ -147,14 +147,7 @@ def _recipients(value: object, where: str) -> tuple[str, ...]:
         return ()
     if isinstance(value, str):
         value = [value]
-    if not isinstance(value, list) or not all(
-        isinstance(a, str)
-        and "@" in a
-        and len(a) <= 254
-        and a == a.strip()
-        and not any(c in a for c in "\r\n,;")
-        for a in value
-    ):
+    if not isinstance(value, list) or not all(is_mail_address(a) for a in value):
         raise SettingsError(
             f'{where}: recipients must be a list of e-mail addresses, like recipients = ["ops@acme.example"].'
         )

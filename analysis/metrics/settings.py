@@ -19,12 +19,14 @@ from __future__ import annotations
 
 import dataclasses
 import math
+import re
 import tomllib
 from dataclasses import dataclass, field
 from pathlib import Path
 
 from analysis.errors import SettingsError
 from analysis.metrics import definitions as m
+from analysis.safety import is_mail_address
 
 
 @dataclass(frozen=True)
@@ -116,11 +118,15 @@ def _email_options(values: dict) -> EmailOptions:
     to = values.get("to", [])
     if isinstance(to, str):
         to = [to]
-    if not isinstance(to, list) or not all(isinstance(a, str) and "@" in a and len(a) <= 254 for a in to):
+    if not isinstance(to, list) or not all(is_mail_address(a) for a in to):
         raise SettingsError('[email] to must be a list of e-mail addresses, like to = ["ops@example.com"]')
     for key in ("sender", "smtp_host"):
         if key in values and not (isinstance(values[key], str) and values[key].strip()):
             raise SettingsError(f"[email] {key} must be a non-empty text")
+    if "sender" in values and not is_mail_address(values["sender"]):
+        raise SettingsError('[email] sender must be one e-mail address, like sender = "reports@example.com"')
+    if "smtp_host" in values and not re.fullmatch(r"[A-Za-z0-9.:\[\]_-]{1,253}", values["smtp_host"]):
+        raise SettingsError("[email] smtp_host must be a host name or an IP address")
     port = values.get("smtp_port", 0)
     if isinstance(port, bool) or not isinstance(port, int) or not 0 <= port <= 65535:
         raise SettingsError(f"[email] smtp_port = {port!r} is not a port number from 1 to 65535")

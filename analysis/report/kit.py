@@ -8,6 +8,7 @@ import html
 import polars as pl
 
 from analysis import wording
+from analysis.safety import no_bidi
 from analysis.wording import STATUS_LABEL
 
 REPORT_CSS = """
@@ -46,7 +47,7 @@ ol.actions li { margin: 4px 0; }
 
 
 def esc(value: object) -> str:
-    return "" if value is None else html.escape(str(value), quote=True)
+    return "" if value is None else html.escape(no_bidi(str(value)), quote=True)
 
 
 SHOWN_CHARS = 400  # a buyer text longer than this is cut in tables (the defects CSV has it whole)

@@ -154,7 +154,7 @@ def for_sharing(nb: nbformat.NotebookNode, title: str | None = None) -> None:
 
 
 def _mask(text: str) -> str:
-    return _EMAIL.sub(safety.EMAIL_MASK, text)
+    return safety.no_bidi(_EMAIL.sub(safety.EMAIL_MASK, text))
 
 
 def _title(nb: nbformat.NotebookNode, data_dir: Path, as_of: dt.date | None) -> str:
