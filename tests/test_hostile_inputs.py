@@ -340,17 +340,9 @@ def test_shifted_email_in_a_reason_is_masked(sample_copy):
 
 
 def test_unknown_file_note_does_not_quote_its_first_line(tmp_path):
-    d = tiny(
-        tmp_path,
-        customers__txt=f"Jane Doe\t{EMAIL}\t{PHONE}\t12 Main St\n",
-        almost__txt="Date\tRating\tOrder Id\n6/6/26\t1\t111-0000001-0000001\n",
-    )
+    d = tiny(tmp_path, customers__txt=f"Jane Doe\t{EMAIL}\t{PHONE}\t12 Main St\n")
     data = sources.load(d)
     assert data.skipped == [
-        (
-            "almost.txt",
-            "not a known export (its first line has 'Rating', 'Date' but not 'Order ID' of the Seller feedback report)",
-        ),
         (
             "customers.txt",
             "not a known export (its first line names none of the columns the exports are recognised by)",
@@ -359,6 +351,37 @@ def test_unknown_file_note_does_not_quote_its_first_line(tmp_path):
     r = cli("check", "--data", str(d))
     for text in (r.stdout + r.stderr, " ".join(data.notes)):
         assert "Jane" not in text and EMAIL not in text and "555" not in text
+
+
+@pytest.mark.parametrize(
+    ("name", "header", "words"),
+    [
+        # feedback whose 'Order ID' is spelt 'Order Id': skipped, its marketplace's feedback would
+        # be missing while the other marketplaces' files make the ODR look complete
+        ("almost.txt", "Date\tRating\tOrder Id", "the Seller feedback report file has no 'Order ID' column"),
+        # All Orders without 'order-status': skipped, the marketplace vanished from every output
+        (
+            "All_Orders_com.txt",
+            "amazon-order-id\tpurchase-date\tfulfillment-channel\tsales-channel\tsku\tquantity",
+            "the All Orders report file has no 'order-status' column",
+        ),
+    ],
+)
+def test_an_export_that_lost_a_column_is_refused_by_name(tmp_path, name, header, words):
+    """A header with every required column of an export but one is that export with a column
+    lost (or misspelt): one sentence naming the file and the column, exit 2, nothing quoted."""
+    d = tiny(tmp_path, **{name.replace(".", "__"): f"{header}\n6/6/26\t{EMAIL}\t111-0000001-0000001\n"})
+    r = cli("metrics", "--data", str(d), "--as-of", "2026-06-06")
+    assert r.returncode == 2 and r.stderr.startswith(f"error: {name}: {words} (line 1)"), r.stderr
+    assert EMAIL not in r.stderr and r.stderr.count("\n") == 1
+
+
+def test_another_amazon_export_is_skipped_not_refused(tmp_path):
+    """FBA shipments (not read) shares five columns with All Orders but lacks two it needs: skipped."""
+    header = "amazon-order-id\tmerchant-order-id\tshipment-id\tpurchase-date\tsku\tquantity-shipped\tfulfillment-channel\tsales-channel"
+    d = tiny(tmp_path, fba_shipments__txt=header + "\n")
+    data = sources.load(d)
+    assert [n for n, _ in data.skipped] == ["fba_shipments.txt"]
 
 
 def test_links_out_of_the_folder_are_not_read(sample_copy, tmp_path):

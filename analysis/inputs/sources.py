@@ -670,6 +670,20 @@ def recognise(header: list[str]) -> Kind | None:
     return max(matches, key=lambda k: len(k.signature))
 
 
+def _near_kind(header: list[str]) -> Kind | None:
+    """The kind this header is when one of its required columns were added back: every required
+    column but one present, of a kind with at least three (one, or one of two, could be any
+    file's). Such a file is an export that lost a column, refused by name rather than skipped as
+    unknown (skipped, a marketplace's orders would quietly vanish)."""
+    present = set(header)
+    for k in KINDS:
+        needed = [(c.header, *c.aliases) for c in k.columns if c.required or c.in_header]
+        missing = [names for names in needed if not present.intersection(names)]
+        if len(needed) >= 3 and len(missing) == 1:
+            return k
+    return None
+
+
 def _unknown(header: list[str]) -> str:
     """Why a first line is no export's header, naming only the columns it is recognised by (never
     the line itself: an unknown file may start with a customer's record)."""
@@ -1948,6 +1962,9 @@ def _read_entry(
     kind_def = recognise(header)
     if kind_def is None:
         _refuse_semicolons(entry.shown, found)
+        near = _near_kind(header)
+        if near is not None:
+            _columns_used(entry.shown, near, header, found[1])  # names the column it lacks
         skipped.append((entry.shown, _unknown(header)))
         return
     typed, quarantine, dups, rows = _read_export(entry, text, found, kind_def, header, sep)
