@@ -850,7 +850,9 @@ def _email(args: argparse.Namespace, run) -> int:
                     "brackets); give one address per --to, like --to ops@example.com."
                 )
     if args.smtp_host and not re.fullmatch(r"[A-Za-z0-9.:\[\]_-]{1,253}", args.smtp_host):
-        raise UsageError(f"--smtp-host {terminal_text(args.smtp_host)!r} is not a host name or an IP address.")
+        raise UsageError(
+            f"--smtp-host {terminal_text(args.smtp_host)!r} is not a host name or an IP address."
+        )
     if args.dry_run and args.out is None:
         raise UsageError("--dry-run writes the message to a file: give --out FILE.eml")
     if not m.to and not args.dry_run:

@@ -288,6 +288,13 @@ def test_history_marks_what_it_cannot_know(tmp_path):
     # a window that reaches past the newest order (LSR: lag 0) gets no verdict
     assert set(lsr.filter(pl.col("past_data"))["status"]) == {"NONE"}
     assert rows.filter(pl.col("past_data"))["as_of"].unique().to_list() == ["2026-11-16"]
+    # past the data every metric is without a verdict, lagged windows too (on-time delivery, lag 10,
+    # would count late every package whose delivery after the data ends is unknown)
+    after = rows.filter(pl.col("as_of") == "2026-11-16")
+    assert after["past_data"].all() and set(after["status"]) == set(after["volume_adjusted_status"]) == {
+        "NONE"
+    }
+    assert after.filter(pl.col("metric") == "onTimeDeliveryRate")["window_to"].to_list() < ["2026-11-15"] * 2
     refused = _run("history", *args)
     assert refused.returncode == 2 and "--to day 2026-11-16 is after the data" in refused.stderr
 
@@ -361,13 +368,15 @@ def test_one_incident_row_per_planted_spike(week, series, driver):
 
 
 def test_a_window_past_the_data_gets_no_verdict():
-    """--allow-incomplete: metrics whose window reaches past the newest order say so, instead of
-    judging days with no orders (packages not yet shipped would count as late)."""
+    """--allow-incomplete: past the newest order every metric says so instead of judging (packages
+    not yet shipped would count as late); a lagged one too: the ODR's window ends 15 days back, but
+    the defects that arrived after the data ends are not in it."""
     ctx = context.prepare(config.SAMPLE_DIR, Settings(allow_incomplete=True), week="2026-W47")
     pm = ctx.result.document["performanceMetrics"][0]
     lsr, odr = pm["lateShipmentRateList"][0], pm["orderDefectRate"]["afn"]
     assert (lsr["status"], lsr["volumeAdjustedStatus"], lsr["dataEnds"]) == ("NONE", "NONE", "2026-11-15")
-    assert "dataEnds" not in odr and odr["status"] in ("GOOD", "BAD")  # its window ends 15 days back
+    assert (odr["status"], odr["volumeAdjustedStatus"], odr["dataEnds"]) == ("NONE", "NONE", "2026-11-15")
+    assert odr["reportingDateRange"]["reportingDateTo"] < "2026-11-15"  # its window ends before the data does
     html = sections.scorecard_html(ctx, pm["marketplaceId"])
     row = re.search(r"<tr><td>Late Shipment Rate \(10 days\)</td>(.*?)</tr>", html, re.S).group(1)
     assert "badge INCOMPLETE" in row and "not known: the data ends 2026-11-15" in row

@@ -65,8 +65,10 @@ def _metric_object(
     num = int(values.get(md.numerator, 0))
     judged = stats.judge(num, den, md.target, md.condition)
     first, last = md.window(as_of)
-    # a window reaching past the newest order (--allow-incomplete) misses days: no verdict either
-    past = last > newest
+    # an as-of day past the newest order (--allow-incomplete): no verdict either. Not only windows
+    # reaching past it: every metric counts what happened up to A (a lagged ODR the defects, the
+    # on-time rates the deliveries), and what happened after the data ends is not in it
+    past = as_of > newest
     if missing or past:  # metrics.md "Missing inputs": counts from what is there, but no verdict
         judged = {**judged, "status": "NONE", "volumeAdjustedStatus": "NONE"}
     obj: dict = {"reportingDateRange": _range(first, last), md.denominator_key: den}
@@ -262,7 +264,7 @@ def missing_input_lines(data: sources.Dataset, defs: tuple[m.MetricDef, ...]) ->
 
 def mark_incomplete(card: pl.DataFrame, data: sources.Dataset, defs: tuple[m.MetricDef, ...]) -> pl.DataFrame:
     """A scorecard (`metrics.scorecard`, one day or a history) with what the data could not tell:
-    `data_missing` (the absent kinds, comma-separated) and `past_data` (the window reaches past
+    `data_missing` (the absent kinds, comma-separated) and `past_data` (the as-of day is past
     the newest order day), either with statuses NONE, as in the JSON."""
     rows = [
         {"marketplace_id": mkt, "metric": metric_id, "data_missing": ", ".join(kinds) or None}
@@ -273,8 +275,9 @@ def mark_incomplete(card: pl.DataFrame, data: sources.Dataset, defs: tuple[m.Met
         rows, schema={"marketplace_id": pl.String, "metric": pl.String, "data_missing": pl.String}
     )
     out = card.join(gaps, on=["marketplace_id", "metric"], how="left")
-    # a window that reaches past the newest order misses days: no verdict, as in the JSON
-    out = out.with_columns((pl.col("window_to") > newest_order_day(data)).alias("past_data"))
+    # an as-of day past the newest order misses what happened since: no verdict, as in the JSON
+    day = pl.col("as_of") if "as_of" in out.columns else pl.col("window_to")
+    out = out.with_columns((day > newest_order_day(data)).alias("past_data"))
     none = pl.col("data_missing").is_not_null() | pl.col("past_data")
     out = out.with_columns(
         pl.when(none).then(pl.lit("NONE")).otherwise(pl.col("status")).alias("status"),
@@ -336,8 +339,8 @@ def past_data_line(data: sources.Dataset, as_of: dt.date) -> str | None:
     if as_of <= newest:
         return None
     return (
-        f"Data ends {newest}: the as-of day {as_of} is after the newest order, so windows that reach past "
-        f"{newest} hold fewer days than they say (allowed by --allow-incomplete)."
+        f"Data ends {newest}: the as-of day {as_of} is after the newest order, so no metric has a verdict "
+        f"(what happened after {newest} is not in the data; allowed by --allow-incomplete)."
     )
 
 

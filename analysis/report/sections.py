@@ -51,8 +51,8 @@ def banners_html(ctx: ReportContext) -> str:
     if ctx.past_data:
         out.append(
             f'<div class="banner"><b>Incomplete period: data ends {esc(ctx.newest)}.</b> The report is as of '
-            f"{esc(ctx.as_of)}; the days after {esc(ctx.newest)} have no orders in the data folder, so every "
-            "window that reaches past it holds fewer days than it says.</div>"
+            f"{esc(ctx.as_of)}; the days after {esc(ctx.newest)} are not in the data folder (no orders, and no "
+            "feedback, claims, deliveries or answers known), so no metric has a verdict.</div>"
         )
     lines = health.missing_input_lines(ctx.result.data, ctx.settings.metrics)
     if lines:
@@ -146,8 +146,8 @@ def status_sentence(md: m.MetricDef, obj: dict) -> str:
         return f"not known: no {files} file"
     if obj.get("dataEnds"):
         return (
-            f"not known: the data ends {obj['dataEnds']}, inside this window; {wording.pct(obj['rate'])} is over the days "
-            "the data holds only"
+            f"not known: the data ends {obj['dataEnds']}, before the as-of day; {wording.pct(obj['rate'])} counts only "
+            "what the data holds"
         )
     if den == 0:
         return f"No {wording.plural(md.unit)} in the window."
