@@ -278,6 +278,24 @@ def test_contact_response_time_counts_messages_not_threads(account):
     assert doc["dataQuality"]["quarantinedRows"] == 0
 
 
+def test_a_message_answered_before_it_was_received_is_set_aside(account):
+    """responded-at before received-at counted as answered within 24 h (median -59,668 hours):
+    set aside with its reason, the others counted."""
+    a = account
+    a.order("Q1", "2026-06-01").order("Q2", "2026-06-01")
+    a.message("TA", "Q1", "2026-06-10T10:00:00Z", "2026-06-10T13:00:00Z")  # 3 h
+    a.message("TB", "Q2", "2026-06-12T10:00:00Z", "2026-06-12T09:59:59Z")  # a second before
+    pm, doc = _pm(a.write())
+    c = pm["contactResponseTime"]
+    assert (c["messageCount"], c["respondedWithin24hCount"], c["medianResponseHours"]) == (1, 1, 3.0)
+    data = sources.load(a.write())
+    q = data.quarantine.filter(data.quarantine["column"] == "responded-at").row(0, named=True)
+    assert (q["line"], q["value"]) == (3, "2026-06-12T09:59:59Z") and "answered before it was received" in q[
+        "reason"
+    ]
+    assert doc["dataQuality"]["quarantinedRows"] == 1
+
+
 def test_settings_override_window_lag_target(account, tmp_path):
     a = account
     a.order("O1", "2026-06-20").feedback("O1", "6/25/26", 1)

@@ -2330,17 +2330,26 @@ def _feedback_with_marketplace(
 
 
 def _messages_with_order(messages: pl.DataFrame, orders: pl.DataFrame) -> tuple[pl.DataFrame, pl.DataFrame]:
-    """A message belongs to the marketplace of its order; one without a known order is set aside."""
+    """A message belongs to the marketplace of its order; one without a known order is set aside,
+    and so is one answered before it was received (it would count as answered in negative hours)."""
     m = _with_order_marketplace(messages, orders)
-    bad = m.filter(pl.col("marketplace_id").is_null())
+    unknown = pl.col("marketplace_id").is_null()
+    early = (pl.col("responded_ts") < pl.col("received_ts")).fill_null(False)
+    bad = m.filter(unknown | early)
     q = bad.select(
         pl.col("_file").alias("file"),
         pl.col("_line").alias("line"),
-        pl.lit("order-id").alias("column"),
-        pl.col("order_id").alias("value"),
-        pl.lit("message for an order not in any orders file").alias("reason"),
+        pl.when(unknown).then(pl.lit("order-id")).otherwise(pl.lit("responded-at")).alias("column"),
+        pl.when(unknown)
+        .then(pl.col("order_id").cast(pl.String))
+        .otherwise(pl.col("responded_ts").dt.strftime("%Y-%m-%dT%H:%M:%SZ"))
+        .alias("value"),
+        pl.when(unknown)
+        .then(pl.lit("message for an order not in any orders file"))
+        .otherwise(pl.lit("answered before it was received (responded-at is before received-at)"))
+        .alias("reason"),
     )
-    return m.filter(pl.col("marketplace_id").is_not_null()), q
+    return m.filter(~(unknown | early)), q
 
 
 def kind_title(kind: str) -> str:
