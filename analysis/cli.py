@@ -774,7 +774,8 @@ def _today(args: argparse.Namespace, run) -> int:
     table = found.actions
     if args.marketplace:
         table = table.filter(table["marketplace_id"] == args.marketplace)
-        found = actions.ActionList(found.as_of, table, found.not_checked)
+        kept = [s for s in found.not_checked if s.get("marketplaceId") in (None, args.marketplace)]
+        found = actions.ActionList(found.as_of, table, kept)
     for s in found.not_checked:
         _err(f"warning: {s['kind']}: {s['reason']}")
     if args.format == "json":
@@ -785,6 +786,7 @@ def _today(args: argparse.Namespace, run) -> int:
         _emit_csv(table.with_columns(pl.col("due").dt.strftime("%Y-%m-%dT%H:%M:%SZ")), args.out)
     else:
         lines = [f"Actions as of {args.as_of} (end of day, UTC): {actions.summary_line(found)}"]
+        lines += [f"{s['kind']}: {s['reason']}" for s in found.not_checked]  # never read as "nothing to do"
         for r in table.iter_rows(named=True):
             due = r["due"].strftime("%Y-%m-%d %H:%M") if r["due"] else "-"
             lines.append(f"{due}  {r['kind']:<16} {r['order_id'] or '-':<19}  {r['what']}  {r['link']}")

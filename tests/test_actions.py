@@ -8,6 +8,7 @@ import json
 import subprocess
 import sys
 
+import polars as pl
 import pytest
 from conftest import cover_until
 
@@ -235,3 +236,16 @@ def test_removals_lists_every_candidate(sample_dir):
         [*run, "--all", "--format", "csv"], capture_output=True, text=True, timeout=120
     )
     assert everything.returncode == 0 and len(everything.stdout.strip().splitlines()) == t.height + 1
+
+
+def test_a_marketplace_without_its_feedback_file_is_not_checked(account):
+    """Feedback is downloaded per marketplace: with the US file only, the UK's replies and removals
+    are "not checked", not "nothing to do" (notChecked was empty)."""
+    account.order("US1", "2026-06-01").feedback("US1", "6/2/26", 1)
+    account.order("UK1", "2026-06-01", market="Amazon.co.uk")
+    found = actions.today(sources.load(cover_until(account.write(), A)), A)
+    uk = [s for s in found.not_checked if s.get("marketplaceId") == "A1F83G8C2ARO7P"]
+    assert {s["kind"] for s in uk} == {"feedback-removal", "feedback-reply"}
+    assert all(s["reason"] == "not checked for Amazon.co.uk: no Seller feedback report file for it" for s in uk)
+    assert not [s for s in found.not_checked if s.get("marketplaceId") == "ATVPDKIKX0DER"]
+    assert found.actions.filter(pl.col("kind") == "feedback-reply")["order_id"].to_list() == ["US1"]

@@ -318,14 +318,29 @@ class ActionList:
 
 def today(data: Dataset, as_of: dt.date) -> ActionList:
     """Every action due on `as_of` (or overdue), sorted by deadline, then kind and order."""
+    from analysis.inputs.marketplaces import marketplace_label
+    from analysis.metrics.health import coverage
+
     t = Moment(as_of)
     frames, skipped = [], []
+    has_for = coverage(data)  # feedback is downloaded per marketplace: one can lack its file
     for k in KINDS:
         absent = [n for n in k.needs if not data.has(n)]
         if absent:
             files = " and ".join(kind_title(n) for n in absent)
             skipped.append({"kind": k.name, "reason": f"not checked: no {files} file"})
             continue
+        for mkt, has in has_for.items():
+            lacking = [n for n in k.needs if not has(n)]
+            if lacking:
+                files = " and ".join(kind_title(n) for n in lacking)
+                skipped.append(
+                    {
+                        "kind": k.name,
+                        "marketplaceId": mkt,
+                        "reason": f"not checked for {marketplace_label(mkt)}: no {files} file for it",
+                    }
+                )
         found = k.find(data, t).select(*(pl.col(c).cast(SCHEMA[c]) for c in COLUMNS))
         if k.overdue_days is not None:
             # past its deadline for longer, it is lost (the metric counted it): the list is for
