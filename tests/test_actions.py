@@ -246,6 +246,8 @@ def test_a_marketplace_without_its_feedback_file_is_not_checked(account):
     found = actions.today(sources.load(cover_until(account.write(), A)), A)
     uk = [s for s in found.not_checked if s.get("marketplaceId") == "A1F83G8C2ARO7P"]
     assert {s["kind"] for s in uk} == {"feedback-removal", "feedback-reply"}
-    assert all(s["reason"] == "not checked for Amazon.co.uk: no Seller feedback report file for it" for s in uk)
+    assert all(
+        s["reason"] == "not checked for Amazon.co.uk: no Seller feedback report file for it" for s in uk
+    )
     assert not [s for s in found.not_checked if s.get("marketplaceId") == "ATVPDKIKX0DER"]
     assert found.actions.filter(pl.col("kind") == "feedback-reply")["order_id"].to_list() == ["US1"]

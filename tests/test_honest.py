@@ -16,7 +16,7 @@ from analysis.errors import PeriodError, SettingsError
 from analysis.insights import triage
 from analysis.metrics import health, settings
 from analysis.metrics.settings import Settings
-from analysis.report import context, defect_sections, sections
+from analysis.report import context, defect_sections, sections, summary
 
 ORDERS_ONLY = ("All_Orders_com.txt", "All_Orders_co_uk.txt")
 
@@ -446,3 +446,18 @@ def test_one_order_id_in_two_marketplaces_is_two_orders(account):
         pm["marketplaceId"]: pm["orderDefectRate"]["afn"]["orderCount"] for pm in doc["performanceMetrics"]
     }
     assert counts["ATVPDKIKX0DER"] == 1 and counts["A1F83G8C2ARO7P"] == 1
+
+
+def test_a_day_days_after_the_data_starts_is_not_called_healthy():
+    """As of 2026-05-25 (the sample starts 2026-05-20) no order is in the ODR's window: the verdict
+    said "Healthy (no metric is Poor)" over 6 days of late shipments; now "Not known", and the
+    short history is said at the top, not only in the data-quality notes at the bottom."""
+    ctx = context.prepare(config.SAMPLE_DIR, Settings(), as_of="2026-05-25")
+    assert summary.account_state(ctx) == (
+        "Not known",
+        "our estimate: no orders in the Order Defect Rate's window",
+    )
+    top = sections.banners_html(ctx)
+    assert "<b>Short history.</b> Data starts 2026-05-20" in top
+    week = context.prepare(config.SAMPLE_DIR, Settings(), period="2026-W46")
+    assert "Short history" not in sections.banners_html(week)

@@ -54,6 +54,9 @@ def banners_html(ctx: ReportContext) -> str:
             f"{esc(ctx.as_of)}; the days after {esc(ctx.newest)} are not in the data folder (no orders, and no "
             "feedback, claims, deliveries or answers known), so no metric has a verdict.</div>"
         )
+    early = health.before_data_line(ctx.result.data, ctx.as_of, ctx.settings.metrics)
+    if early:
+        out.append(f'<div class="banner"><b>Short history.</b> {esc(early)}</div>')
     lines = health.missing_input_lines(ctx.result.data, ctx.settings.metrics)
     if lines:
         items = "".join(f"<li>{esc(x)}</li>" for x in lines)

@@ -99,11 +99,16 @@ def account_state(ctx: ReportContext) -> tuple[str, str]:
         if ctx.as_of > newest:  # Amazon said it before the period's end: not the period's verdict
             source += f"; the data ends {newest}, before this period"
         return ACCOUNT_STATE.get(worst, worst.title()), source
-    statuses = [r["status"] for r in metric_rows(ctx)]
+    rows = metric_rows(ctx)
+    statuses = [r["status"] for r in rows]
     if all(st == "NONE" for st in statuses):  # no window holds an order (a day before the data)
         return "Not known", "our estimate: no orders in any metric's window"
     if "BAD" in statuses:
         return "At risk", "our estimate: a metric is Poor"
+    if all(r["status"] == "NONE" for r in rows if r["md"].population == "order_defects"):
+        # the ODR decides most: with no order in its window (data starting days ago) "Healthy" says
+        # more than the data knows
+        return "Not known", "our estimate: no orders in the Order Defect Rate's window"
     if "INCOMPLETE" in statuses:
         return "Not known", "our estimate: some metrics are incomplete"
     return "Healthy", "our estimate: no metric is Poor"
