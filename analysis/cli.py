@@ -35,6 +35,17 @@ def _date(text: str) -> dt.date:
         ) from exc
 
 
+def _count(text: str) -> int:
+    """A number of parallel jobs: a whole number from 1 (0 or less would quietly mean one)."""
+    try:
+        n = int(text)
+    except ValueError:
+        n = 0
+    if n < 1:
+        raise argparse.ArgumentTypeError(f"'{terminal_text(text)}' is not a whole number of 1 or more")
+    return n
+
+
 def _folder(text: str) -> Path:
     """A folder argument: an empty one would silently mean the current folder."""
     if not text.strip():
@@ -261,8 +272,8 @@ def _parser() -> argparse.ArgumentParser:
         "--from", dest="first", type=_date, help="YYYY-MM-DD, with --to and --every: every period in a range"
     )
     r.add_argument("--to", dest="last", type=_date, help="YYYY-MM-DD, the end of a --from range")
-    r.add_argument("--every", choices=("week", "month"), default="week")
-    r.add_argument("--jobs", type=int, default=1, help="periods rendered in parallel")
+    r.add_argument("--every", choices=("week", "month"), help="with --from and --to: week (default) or month")
+    r.add_argument("--jobs", type=_count, default=1, help="periods rendered in parallel")
     r.add_argument(
         "--account",
         help="account name for the folder and header (default: the data folder's name); one folder name: "
@@ -723,12 +734,22 @@ def _report(args: argparse.Namespace, run) -> int:
     _require_marketplace(data, None if args.marketplace == "all" else args.marketplace)
     _warn_missing(data, run)
     newest = health.newest_order_day(data)
+    if args.every and not args.first:
+        raise UsageError("--every goes with --from and --to (a range of periods); it was not used")
     if args.first or args.last:
         if not (args.first and args.last):
             raise UsageError("--from and --to go together")
-        labels = [p.label for p in periods.periods_between(args.first, args.last, args.every)]
+        every = args.every or "week"
+        between = periods.periods_between(args.first, args.last, every)
+        labels = [p.label for p in between]
         if not labels:
-            raise UsageError(f"no complete {args.every} between {args.first} and {args.last}")
+            raise UsageError(f"no complete {every} between {args.first} and {args.last}")
+        after = periods.periods_between(args.last + dt.timedelta(days=1), args.last + dt.timedelta(days=40), every)
+        if after and after[0].first <= args.last:  # the period --to falls in ends after it
+            _say(
+                f"note: {after[0].label} ends {after[0].as_of}, after --to {args.last}: not reported "
+                f"(a {every} is reported as of its last day)"
+            )
     elif args.month:
         labels = [periods.parse_period(args.month).label]
     elif args.as_of:

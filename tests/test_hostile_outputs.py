@@ -442,6 +442,39 @@ def test_a_failed_write_names_the_file_and_leaves_nothing(tmp_path):
     assert out.read_text() == "old" and [p.name for p in tmp_path.iterdir()] == ["history.csv"]
 
 
+@pytest.mark.parametrize(
+    ("args", "words"),
+    [
+        (
+            ["--every", "week"],
+            "error: --every goes with --from and --to (a range of periods); it was not used",
+        ),
+        (["--week", "2026-W45", "--every", "month"], "error: --every goes with --from and --to"),
+        (["--jobs", "0"], "argument --jobs: '0' is not a whole number of 1 or more"),
+        (["--jobs", "-3"], "argument --jobs: '-3' is not a whole number of 1 or more"),
+    ],
+)
+def test_report_options_that_would_be_ignored_are_refused(capsys, tmp_path, args, words):
+    """--every without a range, or --jobs below 1, were accepted and quietly meant something else."""
+    rc, _, err = _cli(capsys, "report", "--data", config.SAMPLE_DIR, "--out", tmp_path / "r", *args)
+    assert rc == 2 and words in err
+    assert not (tmp_path / "r").exists()
+
+
+def test_report_range_says_the_period_it_leaves_out(capsys, tmp_path):
+    """November ends after --to 2026-11-20: left out, and said (it was dropped without a word)."""
+    rc, out, err = _cli(
+        capsys, "report", "--data", config.SAMPLE_DIR, "--out", tmp_path / "r",
+        "--from", "2026-10-20", "--to", "2026-11-20", "--every", "month",
+    )  # fmt: skip
+    assert rc == 0, err
+    assert (
+        "note: 2026-11 ends 2026-11-30, after --to 2026-11-20: not reported (a month is reported as of its last day)"
+        in out + err
+    )
+    assert sorted(p.name for p in (tmp_path / "r" / "sample").iterdir()) == ["2026-10"]
+
+
 # --------------------------------------------------------------------------- 3. arguments and settings
 
 
