@@ -457,10 +457,18 @@ def _load(args: argparse.Namespace, run, as_of: dt.date | None = None, what: str
         for line in (health.past_data_line(data, as_of), health.before_data_line(data, as_of, run.metrics)):
             if line:
                 _err(f"warning: {line}")
+    _warn_loaded(data, run, skipped=False)
+    return data
+
+
+def _warn_loaded(data, run, skipped: bool = True) -> None:
+    """What every command that reads a folder says on stderr: files skipped, exports absent, rows
+    set aside."""
+    if skipped:
+        _warn_skipped(data)
     _warn_missing(data, run)
     if data.quarantine.height:
         _err(f"warning: {data.quarantine.height} rows set aside (list them with `python -m analysis check`).")
-    return data
 
 
 def _marketplace(args: argparse.Namespace) -> str | None:
@@ -659,6 +667,7 @@ def _run(args: argparse.Namespace) -> int:
 
         if args.data is None:
             args.data = config.SAMPLE_DIR
+        _load(args, run, args.as_of)  # refused or warned here, as by every command; read again from the cache
         path = render_notebook(args.notebook, args.data, run, args.as_of, args.out)
         _say(f"wrote {path}")
         return 0
@@ -732,7 +741,7 @@ def _report(args: argparse.Namespace, run) -> int:
     data = sources.load(args.data)
     health.require_usable(data)
     _require_marketplace(data, None if args.marketplace == "all" else args.marketplace)
-    _warn_missing(data, run)
+    _warn_loaded(data, run)
     newest = health.newest_order_day(data)
     if args.every and not args.first:
         raise UsageError("--every goes with --from and --to (a range of periods); it was not used")
@@ -888,6 +897,7 @@ def _email(args: argparse.Namespace, run) -> int:
     marketplace = _marketplace(args) or "all"
     period = args.week or args.month or (str(args.as_of) if args.as_of else reports.default_week(args.data))
     ctx = context.prepare(args.data, run, marketplace=marketplace, account=account, period=period)
+    _warn_loaded(ctx.result.data, run)
     with tempfile.TemporaryDirectory() as tmp:
         res = reports.render(
             args.data, run, period=ctx.week, marketplace=marketplace, account=ctx.account,

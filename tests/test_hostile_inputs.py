@@ -407,6 +407,54 @@ def test_links_out_of_the_folder_are_not_read(sample_copy, tmp_path):
     assert "warning: skipped environ.txt: a link to a file outside the data folder" in m.stderr
 
 
+def test_a_folder_of_links_out_says_why_it_has_no_orders(tmp_path):
+    """Every file a link out of the folder: the run stops with 'No All Orders report' and used to
+    say nothing of the links it skipped (their warnings come after loading, which never ends)."""
+    d = tmp_path / "links"
+    d.mkdir()
+    (d / "orders.txt").symlink_to(CORPUS / "_base_orders.txt")
+    r = cli("metrics", "--data", str(d), "--as-of", AS_OF)
+    one_sentence_error(r, f"No All Orders report in {d}")
+    assert (
+        "(1 file(s) skipped: orders.txt: a link to a file outside the data folder; it was not read)"
+        in r.stderr
+    )
+
+
+@pytest.mark.parametrize("command", ["email", "render", "report"])
+def test_every_command_warns_of_what_it_cannot_read(sample_copy, tmp_path, command):
+    """email and render said nothing of an absent export, report nothing of rows set aside."""
+    (sample_copy / "a-to-z-claims.csv").unlink()
+    edit_cell(sample_copy / "MFN_Returns.txt", 330, "Refunded Amount", "NaN")
+    out = tmp_path / "out"
+    args = {
+        "email": [
+            "email",
+            "--data",
+            str(sample_copy),
+            "--week",
+            "2026-W46",
+            "--dry-run",
+            "--out",
+            str(tmp_path / "x.eml"),
+        ],
+        "render": [
+            "render",
+            "defects_by_cause",
+            "--data",
+            str(sample_copy),
+            "--as-of",
+            AS_OF,
+            "--out",
+            str(tmp_path / "x.html"),
+        ],
+        "report": ["report", "--data", str(sample_copy), "--week", "2026-W46", "--out", str(out)],
+    }[command]
+    r = cli(*args)
+    assert r.returncode == 0, r.stderr
+    assert "warning: No A-to-z claims file" in r.stderr and "warning: 1 rows set aside" in r.stderr
+
+
 def test_non_utf8_and_control_characters_in_file_names_print(sample_copy):
     raw = os.fsencode(str(sample_copy)) + b"/charge\xffbacks\x1b[31m.csv"
     os.rename(sample_copy / "chargebacks.csv", raw)

@@ -1826,8 +1826,13 @@ def _read_folder(
             raise DataError(f"{entry.shown}: too large to read with the memory available.") from None
         mtimes[entry.shown] = entry.mtime
     if not tables["orders"]:
+        why = ""
+        if skipped:  # the run stops here: what was skipped is said now or never
+            name, reason = skipped[0]
+            more = f" and {len(skipped) - 1} more" if len(skipped) > 1 else ""
+            why = f" ({len(skipped)} file(s) skipped: {name}: {mask(reason)}{more})"
         raise DataError(
-            f"No All Orders report in {folder}; download 'All Orders' (tab-separated) from "
+            f"No All Orders report in {folder}{why}; download 'All Orders' (tab-separated) from "
             "Seller Central and put it in the folder."
         )
 
