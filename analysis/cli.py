@@ -753,7 +753,9 @@ def _report(args: argparse.Namespace, run) -> int:
         labels = [p.label for p in between]
         if not labels:
             raise UsageError(f"no complete {every} between {args.first} and {args.last}")
-        after = periods.periods_between(args.last + dt.timedelta(days=1), args.last + dt.timedelta(days=40), every)
+        after = periods.periods_between(
+            args.last + dt.timedelta(days=1), args.last + dt.timedelta(days=40), every
+        )
         if after and after[0].first <= args.last:  # the period --to falls in ends after it
             _say(
                 f"note: {after[0].label} ends {after[0].as_of}, after --to {args.last}: not reported "

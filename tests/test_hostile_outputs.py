@@ -475,6 +475,15 @@ def test_report_range_says_the_period_it_leaves_out(capsys, tmp_path):
     assert sorted(p.name for p in (tmp_path / "r" / "sample").iterdir()) == ["2026-10"]
 
 
+def test_braces_in_an_output_path_are_taken_literally(capsys, tmp_path):
+    """papermill fills "{name}" in its paths from the notebook's parameters: an --out holding a brace
+    was an internal error (exit 3), found by the fuzz test below."""
+    out = tmp_path / "{odd}} name{"
+    rc, _, err = _cli(capsys, "report", "--data", config.SAMPLE_DIR, "--week", "2026-W46", "--out", out)
+    assert rc == 0, err
+    assert (out / "sample" / "2026-W46" / "metrics-summary.html").is_file()
+
+
 # --------------------------------------------------------------------------- 3. arguments and settings
 
 

@@ -469,9 +469,12 @@ def _papermill(notebook: Path, out: Path, params: dict, progress: bool, **kernel
     cell); `kernel`: how its kernel is started or which kept one it uses."""
     import papermill as pm
 
+    def literal(path: Path) -> str:  # papermill fills "{name}" in paths from the parameters
+        return str(path).replace("{", "{{").replace("}", "}}")
+
     pm.execute_notebook(
-        str(notebook),
-        str(out),
+        literal(notebook),
+        literal(out),
         parameters=params,
         kernel_name="python3",
         progress_bar=progress,
