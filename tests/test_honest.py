@@ -10,10 +10,13 @@ import sys
 
 import polars as pl
 import pytest
+from conftest import cover_until
 
 from analysis import config, wording
 from analysis.errors import PeriodError, SettingsError
+from analysis.inputs import sources
 from analysis.insights import triage
+from analysis.metrics import definitions as metrics_defs
 from analysis.metrics import health, settings
 from analysis.metrics.settings import Settings
 from analysis.report import context, defect_sections, sections, summary
@@ -461,3 +464,45 @@ def test_a_day_days_after_the_data_starts_is_not_called_healthy():
     assert "<b>Short history.</b> Data starts 2026-05-20" in top
     week = context.prepare(config.SAMPLE_DIR, Settings(), period="2026-W46")
     assert "Short history" not in sections.banners_html(week)
+
+
+@pytest.mark.parametrize(("unread", "known"), [(1, True), (2, False)])
+def test_rows_that_could_not_be_read_take_the_verdict_when_they_could_change_it(account, unread, known):
+    """100 FBA orders without a defect, and feedback rows whose rating cannot be read. Read, each
+    could be one more defect: 1 gives at worst 1/101 = 0.99 % (still under the 1 % target: Good
+    stands); 2 give 2/102 = 1.96 % (Poor): the verdict is not known, said with the rows' count.
+    They were only listed in dataQuality while the ODR showed Good."""
+    a = account
+    for i in range(100):
+        a.order(f"F{i:03d}", "2026-04-01")
+    for i in range(unread):
+        a.feedback(f"F{i:03d}", "4/10/26", 1)
+    a.feedback("F099", "4/10/26", 5)  # one row read: the file is not refused whole
+    folder = a.write()
+    fb = next(folder.glob("feedback*"))
+    fb.write_text(fb.read_text().replace("\t1\t", "\t1 star\t"))  # unreadable ratings
+    day = dt.date(2026, 5, 1)
+    doc = health.account_health(sources.load(cover_until(folder, day)), day, Settings()).document
+    assert doc["dataQuality"]["quarantinedRows"] == unread
+    pm = next(p for p in doc["performanceMetrics"] if p["marketplaceId"] == "ATVPDKIKX0DER")
+    odr = pm["orderDefectRate"]["afn"]
+    assert (odr["orderCount"], odr["orderWithDefects"]["count"]) == (100, 0)
+    if known:
+        assert (odr["status"], odr["volumeAdjustedStatus"]) == ("GOOD", "GOOD") and "unreadRows" not in odr
+    else:
+        assert (odr["status"], odr["volumeAdjustedStatus"], odr["unreadRows"]) == ("NONE", "NONE", 2)
+        assert sections.shown_status(odr) == "INCOMPLETE"
+        md = Settings().metric("orderDefectRate.afn")
+        assert sections.rate_text(md, odr) == "not known"
+    # history says the same on that day
+    data = sources.load(cover_until(folder, day))
+    card = health.mark_incomplete(
+        metrics_defs.scorecard(metrics_defs.history(data, day, day), metrics_defs.METRICS),
+        data,
+        metrics_defs.METRICS,
+    )
+    row = card.filter(
+        (pl.col("metric") == "orderDefectRate.afn") & (pl.col("marketplace_id") == "ATVPDKIKX0DER")
+    )
+    assert row["status"].to_list() == (["GOOD"] if known else ["NONE"])
+    assert row["unread_rows"].to_list() == ([None] if known else [2])

@@ -52,7 +52,11 @@ table.fleet td.num { text-align: right !important; font-variant-numeric: tabular
 
 def cell_status(md, obj: dict) -> str:
     """A metric's status as the report's compact table shows it (NONE: no orders in the window)."""
-    return shown_status(obj) if obj[md.denominator_key] or obj.get("dataMissing") else "NONE"
+    return (
+        shown_status(obj)
+        if obj[md.denominator_key] or obj.get("dataMissing") or obj.get("unreadRows")
+        else "NONE"
+    )
 
 
 def row_statuses(row: dict, settings: Settings) -> list[str]:

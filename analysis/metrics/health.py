@@ -57,7 +57,13 @@ def _range(first: dt.date, last: dt.date) -> dict:
 
 
 def _metric_object(
-    md: m.MetricDef, counts: pl.DataFrame, mkt: str, as_of: dt.date, missing: list[str], newest: dt.date
+    md: m.MetricDef,
+    counts: pl.DataFrame,
+    mkt: str,
+    as_of: dt.date,
+    missing: list[str],
+    newest: dt.date,
+    unread: int = 0,
 ) -> dict:
     rows = counts.filter((pl.col("marketplace_id") == mkt) & (pl.col("metric") == md.id))
     values = dict(zip(rows["numerator"].to_list(), rows["count"].to_list(), strict=True))
@@ -69,7 +75,9 @@ def _metric_object(
     # reaching past it: every metric counts what happened up to A (a lagged ODR the defects, the
     # on-time rates the deliveries), and what happened after the data ends is not in it
     past = as_of > newest
-    if missing or past:  # metrics.md "Missing inputs": counts from what is there, but no verdict
+    # rows of its files we could not read that could change the verdict: no verdict either
+    unsure = not missing and not past and unread_could_change(md, num, den, unread)
+    if missing or past or unsure:  # metrics.md "Missing inputs": counts from what is there, but no verdict
         judged = {**judged, "status": "NONE", "volumeAdjustedStatus": "NONE"}
     obj: dict = {"reportingDateRange": _range(first, last), md.denominator_key: den}
     for part in (md.numerator_part, *md.parts):
@@ -93,6 +101,8 @@ def _metric_object(
         obj["dataMissing"] = missing
     if past:
         obj["dataEnds"] = newest.isoformat()
+    if unsure:
+        obj["unreadRows"] = unread
     return obj
 
 
@@ -170,6 +180,50 @@ def missing_inputs(data: sources.Dataset, defs: tuple[m.MetricDef, ...]) -> dict
             for mkt in sorted(channels)
         }
     return data.cache[key]
+
+
+# rows set aside that cannot belong to any order of the data: no metric could count them
+_NOT_OURS = ("feedback for an order not in any orders file", "message for an order not in any orders file")
+
+
+def unread_rows(data: sources.Dataset) -> dict[str, int]:
+    """Kind -> rows of its files set aside (a value we could not read, a date past the download...)
+    that could have counted in a metric: their order is not known to be outside the data."""
+    key = "unread_rows"
+    if key not in data.cache:
+        kind_of = {f.path.name: f.kind for f in data.files}
+        counts: dict[str, int] = {}
+        q = data.quarantine.filter(~pl.col("reason").is_in(list(_NOT_OURS)))
+        for file, n in q.group_by("file").len().iter_rows():
+            kind = kind_of.get(file)
+            if kind:
+                counts[kind] = counts.get(kind, 0) + n
+        data.cache[key] = counts
+    return dict(data.cache[key])
+
+
+def metric_unread(md: m.MetricDef, unread: dict[str, int]) -> int:
+    """Rows set aside from the files `md` reads (All Orders and what it needs)."""
+    kinds = dict.fromkeys(["orders", *md.needs, *(k for _, k in md.needs_for_channel)])
+    return sum(unread.get(k, 0) for k in kinds)
+
+
+def unread_could_change(md: m.MetricDef, num: int, den: int, unread: int) -> bool:
+    """Whether `unread` rows, read, could change the verdict: each could be one more unit in the
+    window, a miss at worst (a defect; a package not on time) or a hit at best. A verdict that
+    holds at both ends stands; one that does not is not known."""
+    if not unread:
+        return False
+    now = stats.judge(num, den, md.target, md.condition)
+    if md.condition == stats.LESS_THAN:
+        ends = ((num + unread, den + unread), (num, den + unread))
+    else:
+        ends = ((num, den + unread), (num + unread, den + unread))
+    keys = ("status", "volumeAdjustedStatus")
+    return any(
+        {k: stats.judge(a, b, md.target, md.condition)[k] for k in keys} != {k: now[k] for k in keys}
+        for a, b in ends
+    )
 
 
 def require_covered(data: sources.Dataset, as_of: dt.date, settings: Settings, what: str = "") -> None:
@@ -278,7 +332,21 @@ def mark_incomplete(card: pl.DataFrame, data: sources.Dataset, defs: tuple[m.Met
     # an as-of day past the newest order misses what happened since: no verdict, as in the JSON
     day = pl.col("as_of") if "as_of" in out.columns else pl.col("window_to")
     out = out.with_columns((day > newest_order_day(data)).alias("past_data"))
-    none = pl.col("data_missing").is_not_null() | pl.col("past_data")
+    # rows of its files we could not read that could change a day's verdict: no verdict that day
+    unread = unread_rows(data)
+    by_id = {d.id: d for d in defs}
+    counts = {d.id: metric_unread(d, unread) for d in defs}
+    unsure = [
+        bool(counts.get(mid)) and unread_could_change(by_id[mid], num, den, counts[mid])
+        for mid, num, den in out.select("metric", "numerator", "denominator").iter_rows()
+    ]
+    out = out.with_columns(
+        pl.when(pl.Series(unsure, dtype=pl.Boolean))
+        .then(pl.col("metric").replace_strict(counts, default=0, return_dtype=pl.Int64))
+        .otherwise(None)
+        .alias("unread_rows")
+    )
+    none = pl.col("data_missing").is_not_null() | pl.col("past_data") | pl.col("unread_rows").is_not_null()
     out = out.with_columns(
         pl.when(none).then(pl.lit("NONE")).otherwise(pl.col("status")).alias("status"),
         pl.when(none)
@@ -389,8 +457,12 @@ def account_health(
     statuses = []
     missing = missing_inputs(data, defs)
     newest = newest_order_day(data)
+    unread = unread_rows(data)
     for mkt in marketplaces:
-        obj = {d.id: _metric_object(d, counts, mkt, as_of, missing[mkt][d.id], newest) for d in defs}
+        obj = {
+            d.id: _metric_object(d, counts, mkt, as_of, missing[mkt][d.id], newest, metric_unread(d, unread))
+            for d in defs
+        }
         snap = newest_for(data.snapshots, mkt, as_of)
         snap_doc, snap_pm = snap if snap else (None, None)
         pm: dict = {
@@ -475,6 +547,9 @@ def _estimated_status(snap_doc: dict | None, mkt: str, pm: dict) -> dict:
     out = {"status": "AT_RISK" if bad else "NORMAL", "source": "estimate"}
     if missing and not bad:  # "NORMAL" only as far as the files present tell
         out["dataMissing"] = missing
+    unread = max((k.get("unreadRows", 0) for k in keys), default=0)
+    if unread and not bad:  # ... and the rows we could read
+        out["unreadRows"] = unread
     return out
 
 

@@ -72,7 +72,11 @@ STATUS_ORDER = {"BAD": 4, "AT_RISK": 3, "INCOMPLETE": 2, "GOOD": 1, "NONE": 0}
 
 def shown_status(obj: dict) -> str:
     """Our verdict on a metric object: INCOMPLETE when a needed file is absent."""
-    return "INCOMPLETE" if obj.get("dataMissing") or obj.get("dataEnds") else obj["volumeAdjustedStatus"]
+    return (
+        "INCOMPLETE"
+        if obj.get("dataMissing") or obj.get("dataEnds") or obj.get("unreadRows")
+        else obj["volumeAdjustedStatus"]
+    )
 
 
 def headline(ctx: ReportContext) -> dict:
@@ -147,6 +151,11 @@ def status_sentence(md: m.MetricDef, obj: dict) -> str:
         if md.incomplete_bound and den:
             return f"{md.incomplete_bound} {wording.pct(obj['rate'])}: no {files} file"
         return f"not known: no {files} file"
+    if obj.get("unreadRows"):
+        return (
+            f"not known: {wording.count(obj['unreadRows'], 'row')} of the files it reads could not be read "
+            f"(`check` lists them), enough to change the verdict; {wording.pct(obj['rate'])} over the rows read"
+        )
     if obj.get("dataEnds"):
         return (
             f"not known: the data ends {obj['dataEnds']}, before the as-of day; {wording.pct(obj['rate'])} counts only "
@@ -169,7 +178,7 @@ def status_sentence(md: m.MetricDef, obj: dict) -> str:
 
 def rate_text(md: m.MetricDef, obj: dict) -> str:
     den = obj[md.denominator_key]
-    if obj.get("dataEnds") and not obj.get("dataMissing"):
+    if (obj.get("dataEnds") or obj.get("unreadRows")) and not obj.get("dataMissing"):
         return "not known"
     if obj.get("dataMissing"):
         sign = {"at least": "≥ ", "at most": "≤ "}.get(md.incomplete_bound or "", "")
@@ -179,7 +188,7 @@ def rate_text(md: m.MetricDef, obj: dict) -> str:
 
 def rule_badge(md: m.MetricDef, obj: dict) -> str:
     """The bare rule (rate against target), named for what it is."""
-    if obj.get("dataMissing") or obj.get("dataEnds") or not obj[md.denominator_key]:
+    if obj.get("dataMissing") or obj.get("dataEnds") or obj.get("unreadRows") or not obj[md.denominator_key]:
         return '<span class="badge rule">–</span>'
     labels = wording.RULE_LABEL_HIGHER if md.higher_is_better else wording.RULE_LABEL
     return f'<span class="badge rule">{esc(labels.get(obj["status"], obj["status"]))}</span>'

@@ -62,7 +62,7 @@ def metric_rows(ctx: ReportContext) -> list[dict]:
                         "md": md,
                         "obj": obj,
                         "status": shown_status(obj)
-                        if obj[md.denominator_key] or obj.get("dataMissing")
+                        if obj[md.denominator_key] or obj.get("dataMissing") or obj.get("unreadRows")
                         else "NONE",
                         "last_week": before.get((mkt, metric_id)),
                     }
@@ -205,7 +205,7 @@ def compact_table_html(ctx: ReportContext) -> str:
             for mkt in ctx.marketplaces:
                 r = next(x for x in rows if x["marketplace_id"] == mkt and x["md"].id == metric_id)
                 obj, den = r["obj"], r["obj"][md.denominator_key]
-                if not den and not obj.get("dataMissing"):
+                if not den and not obj.get("dataMissing") and not obj.get("unreadRows"):
                     cells.append('<td class="muted">no orders in the window</td>')
                     continue
                 now = obj.get("rate") if shown_status(obj) != "INCOMPLETE" else None
