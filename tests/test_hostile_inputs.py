@@ -248,7 +248,8 @@ def test_unbalanced_quote_does_not_swallow_rows_silently(tmp_path):
     text = f'{CLAIMS_HEADER}\n{CLAIM}\n111-0000001-0000002,2026-05-05,"oops,granted,1\n{CLAIM}3\n{CLAIM}4\n'
     data = sources.load(tiny(tmp_path, claims__csv=text))
     f = file_of(data, "claims.csv")
-    assert (f.rows, f.accepted, f.quarantined) == (2, 1, 1)
+    # every line the quote swallowed is a row set aside (they were counted as one row)
+    assert (f.rows, f.accepted, f.quarantined) == (4, 1, 3)
     assert set_aside(data) == [
         (
             "claims.csv",
@@ -256,7 +257,9 @@ def test_unbalanced_quote_does_not_swallow_rows_silently(tmp_path):
             "(row)",
             None,
             "a quoted value runs from line 3 to line 5 (a '\"' without its pair?)",
-        )
+        ),
+        ("claims.csv", 4, "(row)", None, "inside the quoted value that opens on line 3"),
+        ("claims.csv", 5, "(row)", None, "inside the quoted value that opens on line 3"),
     ]
 
 

@@ -856,6 +856,14 @@ def _read_quoted(shown: str, body: str, header_no: int, used: list[str], word: s
                     f"a quoted value runs from line {first + header_no - 1} to line {last + header_no - 1} "
                     "(a '\"' without its pair?)"
                 )
+                # every line it swallowed is a row set aside too: each may have been a row of its own
+                # (79 claims after a stray quote were counted as one row)
+                for line in range(first + 1, last + 1):
+                    out["_line"].append(line + header_no - 1)
+                    out["__why"].append(f"inside the quoted value that opens on line {first + header_no - 1}")
+                    out["__value"].append(None)
+                    for u in index:
+                        out[u].append(None)
             elif [c.strip().strip('"').strip() for c in row[:width]] == cells and not any(
                 c.strip() for c in row[width:]
             ):
