@@ -20,7 +20,17 @@ from analysis.errors import UsageError
 # ASCII classes: Unicode `\w` under bounded repeats compiles past the Rust regex size limit; an
 # address or a phone number typed by a buyer is written in ASCII.
 # the local part takes every character RFC 5322 allows unquoted ("mary_ann.o'neil+amz@..." whole)
-EMAIL_PATTERN = r"[A-Za-z0-9_.+'!#$%&*/=?^`{|}~-]{1,64}@[A-Za-z0-9-]{1,63}(?:\.[A-Za-z0-9-]{1,63}){1,8}"
+_PLAIN_EMAIL = r"[A-Za-z0-9_.+'!#$%&*/=?^`{|}~-]{1,64}@[A-Za-z0-9-]{1,63}(?:\.[A-Za-z0-9-]{1,63}){1,8}"
+# an address written out to pass filters: "john [at] gmail (dot) com", "JOHN.DOE AT GMAIL DOT COM".
+# A bare " at " needs a spelt-out "dot" too: "bought it at amazon.com" is not an address
+_AT_MARK = r"\s*[\[({][Aa][Tt][\])}]\s*"
+_DOT_WORD = r"(?:\s*[\[({][Dd][Oo][Tt][\])}]\s*|\s+[Dd][Oo][Tt]\s+)"
+_LOCAL, _LABEL = r"[A-Za-z0-9_.+-]{1,64}", r"[A-Za-z0-9-]{1,63}"
+_SPELT_EMAIL = (
+    rf"{_LOCAL}{_AT_MARK}{_LABEL}(?:(?:{_DOT_WORD}|\.){_LABEL}){{1,4}}"
+    rf"|{_LOCAL}\s+[Aa][Tt]\s+{_LABEL}(?:(?:{_DOT_WORD}|\.){_LABEL}){{0,3}}{_DOT_WORD}[A-Za-z]{{2,24}}\b"
+)
+EMAIL_PATTERN = f"{_PLAIN_EMAIL}|{_SPELT_EMAIL}"
 # a phone: 9 to 15 digits (E.164's most), up to 3 separators between two digits, starting with a
 # digit or "+", not inside a longer run of letters, digits or dashes. Dates (8 digits) are not
 # phones; an Amazon order id (17 digits in 3-7-7 groups) is neither, nor is any part of one.

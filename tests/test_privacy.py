@@ -45,6 +45,14 @@ EMAIL = "jane.doe@example.com"
         # every character RFC 5322 allows unquoted in the local part: the whole address goes
         ("Email: mary_ann.o'neil+amz@sub.example.co.uk ok", "Email: [e-mail] ok", ["e-mail address"]),
         ("x=j!m#s$%&*/=?^`{|}~-@mail.example", "[e-mail]", ["e-mail address"]),
+        # written out to pass filters
+        ("Write to JOHN.DOE AT GMAIL DOT COM now", "Write to [e-mail] now", ["e-mail address"]),
+        ("mail john [at] gmail (dot) com", "mail [e-mail]", ["e-mail address"]),
+        ("john(at)web.de", "[e-mail]", ["e-mail address"]),
+        # ...but not plain sentences
+        ("bought it at amazon.com, fine", "bought it at amazon.com, fine", []),
+        ("delivered at 5.30pm", "delivered at 5.30pm", []),
+        ("left at the door. Very bad", "left at the door. Very bad", []),
     ],
 )
 def test_mask_by_hand(text, masked, kinds):
