@@ -251,3 +251,27 @@ def test_a_marketplace_without_its_feedback_file_is_not_checked(account):
     )
     assert not [s for s in found.not_checked if s.get("marketplaceId") == "ATVPDKIKX0DER"]
     assert found.actions.filter(pl.col("kind") == "feedback-reply")["order_id"].to_list() == ["US1"]
+
+
+def test_a_report_of_one_marketplace_lists_only_its_own_not_checked(tmp_path):
+    """The US report said "not checked for Amazon.co.uk"; the e-mail's plain text said nothing of
+    what was not checked."""
+    import shutil
+
+    from analysis import config
+    from analysis.deliver import email as mail
+    from analysis.metrics.settings import Settings
+    from analysis.report import context, summary
+
+    d = tmp_path / "data"
+    shutil.copytree(config.SAMPLE_DIR, d)
+    (d / "Feedback_co_uk.txt").unlink()
+    us = context.prepare(d, Settings(), marketplace="ATVPDKIKX0DER", period="2026-W46")
+    assert summary.not_checked(us) == [] and "not checked" not in summary.do_this_now_html(us)
+    uk = context.prepare(d, Settings(), marketplace="A1F83G8C2ARO7P", period="2026-W46")
+    assert {s["kind"] for s in summary.not_checked(uk)} == {"feedback-removal", "feedback-reply"}
+    assert "not checked for Amazon.co.uk" in summary.do_this_now_html(uk)
+    assert (
+        "(feedback-reply: not checked for Amazon.co.uk: no Seller feedback report file for it)"
+        in mail.plain_text(uk)
+    )

@@ -466,36 +466,39 @@ def test_a_day_days_after_the_data_starts_is_not_called_healthy():
     assert "Short history" not in sections.banners_html(week)
 
 
-@pytest.mark.parametrize(("unread", "known"), [(1, True), (2, False)])
-def test_rows_that_could_not_be_read_take_the_verdict_when_they_could_change_it(account, unread, known):
-    """100 FBA orders without a defect, and feedback rows whose rating cannot be read. Read, each
-    could be one more defect: 1 gives at worst 1/101 = 0.99 % (still under the 1 % target: Good
-    stands); 2 give 2/102 = 1.96 % (Poor): the verdict is not known, said with the rows' count.
-    They were only listed in dataQuality while the ODR showed Good."""
+@pytest.mark.parametrize(("orders", "unread", "known"), [(200, 1, True), (100, 1, False), (200, 2, False)])
+def test_rows_that_could_not_be_read_take_the_verdict_when_they_could_change_it(
+    account, orders, unread, known
+):
+    """FBA orders without a defect, and feedback rows (of those orders) whose rating cannot be read.
+    Read, each could be a defect of an order already counted: 1 in 200 gives at worst 1/200 =
+    0.5 % (Good stands); 1 in 100 gives 1/100 = 1 %, the target itself (not under it: Poor by the
+    rule), and 2 in 200 the same: the verdict is not known, said with the rows' count. They were
+    only listed in dataQuality while the ODR showed Good."""
     a = account
-    for i in range(100):
+    for i in range(orders):
         a.order(f"F{i:03d}", "2026-04-01")
     for i in range(unread):
         a.feedback(f"F{i:03d}", "4/10/26", 1)
-    a.feedback("F099", "4/10/26", 5)  # one row read: the file is not refused whole
+    a.feedback(f"F{orders - 1:03d}", "4/10/26", 5)  # one row read: the file is not refused whole
     folder = a.write()
     fb = next(folder.glob("feedback*"))
     fb.write_text(fb.read_text().replace("\t1\t", "\t1 star\t"))  # unreadable ratings
     day = dt.date(2026, 5, 1)
-    doc = health.account_health(sources.load(cover_until(folder, day)), day, Settings()).document
+    data = sources.load(cover_until(folder, day))
+    doc = health.account_health(data, day, Settings()).document
     assert doc["dataQuality"]["quarantinedRows"] == unread
     pm = next(p for p in doc["performanceMetrics"] if p["marketplaceId"] == "ATVPDKIKX0DER")
     odr = pm["orderDefectRate"]["afn"]
-    assert (odr["orderCount"], odr["orderWithDefects"]["count"]) == (100, 0)
+    assert (odr["orderCount"], odr["orderWithDefects"]["count"]) == (orders, 0)
     if known:
         assert (odr["status"], odr["volumeAdjustedStatus"]) == ("GOOD", "GOOD") and "unreadRows" not in odr
     else:
-        assert (odr["status"], odr["volumeAdjustedStatus"], odr["unreadRows"]) == ("NONE", "NONE", 2)
+        assert (odr["status"], odr["volumeAdjustedStatus"], odr["unreadRows"]) == ("NONE", "NONE", unread)
         assert sections.shown_status(odr) == "INCOMPLETE"
         md = Settings().metric("orderDefectRate.afn")
         assert sections.rate_text(md, odr) == "not known"
     # history says the same on that day
-    data = sources.load(cover_until(folder, day))
     card = health.mark_incomplete(
         metrics_defs.scorecard(metrics_defs.history(data, day, day), metrics_defs.METRICS),
         data,
@@ -505,4 +508,16 @@ def test_rows_that_could_not_be_read_take_the_verdict_when_they_could_change_it(
         (pl.col("metric") == "orderDefectRate.afn") & (pl.col("marketplace_id") == "ATVPDKIKX0DER")
     )
     assert row["status"].to_list() == (["GOOD"] if known else ["NONE"])
-    assert row["unread_rows"].to_list() == ([None] if known else [2])
+    assert row["unread_rows"].to_list() == ([None] if known else [unread])
+
+
+def test_past_the_data_the_account_estimate_says_so(tmp_path):
+    """Past the data every metric is NONE, so none is Poor: the estimate must not be a bare NORMAL."""
+    d = tmp_path / "data"
+    shutil.copytree(config.SAMPLE_DIR, d)
+    for snap in d.glob("V2_*"):
+        snap.unlink()
+    day = dt.date(2026, 11, 22)
+    doc = health.account_health(sources.load(d), day, Settings(allow_incomplete=True)).document
+    for st in doc["accountStatuses"]:
+        assert (st["source"], st["dataEnds"]) == ("estimate", "2026-11-15")

@@ -263,6 +263,14 @@ def test_unbalanced_quote_does_not_swallow_rows_silently(tmp_path):
     ]
 
 
+def test_blank_lines_inside_a_runaway_quote_are_no_rows(tmp_path):
+    text = f'{CLAIMS_HEADER}\n{CLAIM}\n111-0000001-0000002,2026-05-05,"oops,granted,1\n\n{CLAIM}3\n   \n{CLAIM}4\n'
+    data = sources.load(tiny(tmp_path, claims__csv=text))
+    f = file_of(data, "claims.csv")
+    assert (f.rows, f.accepted, f.quarantined) == (4, 1, 3)
+    assert [r[1] for r in set_aside(data)] == [3, 5, 7]
+
+
 def test_semicolon_export_is_refused(tmp_path):
     d = tiny(tmp_path, claims__csv=f"{CLAIMS_HEADER.replace(',', ';')}\n{CLAIM.replace(',', ';')}\n")
     line = one_sentence_error(cli("check", "--data", str(d)), "claims.csv line 1:")
@@ -343,9 +351,17 @@ def test_shifted_email_in_a_reason_is_masked(sample_copy):
 
 
 def test_unknown_file_note_does_not_quote_its_first_line(tmp_path):
-    d = tiny(tmp_path, customers__txt=f"Jane Doe\t{EMAIL}\t{PHONE}\t12 Main St\n")
+    d = tiny(
+        tmp_path,
+        customers__txt=f"Jane Doe\t{EMAIL}\t{PHONE}\t12 Main St\n",
+        almost__txt="Date\tRating\tOrder Id\n6/6/26\t1\t111-0000001-0000001\n",
+    )
     data = sources.load(d)
     assert data.skipped == [
+        (
+            "almost.txt",
+            "not a known export (its first line has 'Rating', 'Date' but not 'Order ID' of the Seller feedback report)",
+        ),
         (
             "customers.txt",
             "not a known export (its first line names none of the columns the exports are recognised by)",
@@ -359,14 +375,17 @@ def test_unknown_file_note_does_not_quote_its_first_line(tmp_path):
 @pytest.mark.parametrize(
     ("name", "header", "words"),
     [
-        # feedback whose 'Order ID' is spelt 'Order Id': skipped, its marketplace's feedback would
-        # be missing while the other marketplaces' files make the ODR look complete
-        ("almost.txt", "Date\tRating\tOrder Id", "the Seller feedback report file has no 'Order ID' column"),
         # All Orders without 'order-status': skipped, the marketplace vanished from every output
         (
             "All_Orders_com.txt",
             "amazon-order-id\tpurchase-date\tfulfillment-channel\tsales-channel\tsku\tquantity",
             "the All Orders report file has no 'order-status' column",
+        ),
+        # chargebacks without 'status'
+        (
+            "cb.csv",
+            "order-id,chargeback-date,category,reason",
+            "the Chargebacks file has no 'status' column",
         ),
     ],
 )

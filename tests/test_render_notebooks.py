@@ -154,6 +154,7 @@ def test_notebook_names_and_days_are_checked(tmp_path):
         '{"a": 1}',  # JSON, not a notebook
         '{"cells": "secret-line", "metadata": {}, "nbformat": 4, "nbformat_minor": 5}',
         b"\xff\xfe\x00secret-line",  # not text
+        "[" * 100_000,  # nested past the JSON parser's stack (RecursionError)
     ],
 )
 def test_a_file_that_is_not_a_notebook_is_one_sentence(tmp_path, capsys, body):

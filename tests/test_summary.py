@@ -226,3 +226,24 @@ def test_two_cycles_as_the_report_says_them(account, claims_only):
     assert (
         "Two cycles over 2 %" in banner and "Seller" in banner.split("Two cycles")[1] and "FBA" not in banner
     )
+
+
+def test_two_cycles_are_not_known_when_unread_rows_could_change_them(account):
+    """2 defects in 10 seller-fulfilled orders twice is the escalation; 200 All Orders rows whose
+    purchase date cannot be read could each be an order of the window without a defect (2 in 210 is
+    under 1 %): the flag is not known, not shown as the point of restriction."""
+    _cycles(account, "MFN", 10, 2, "M")
+    account.order("OLD", (A - dt.timedelta(days=200)).isoformat())
+    for i in range(200):
+        account.order(f"BAD{i:03d}", "2026-13-45", channel="MFN")
+    data = sources.load(cover_until(account.write(), A))
+    assert data.quarantine.height == 200
+    df = escalation.two_cycles(data, A, METRICS, health.oldest_order_day(data))
+    row = df.filter((pl.col("marketplace_id") == "ATVPDKIKX0DER") & (pl.col("channel") == "MFN")).row(
+        0, named=True
+    )
+    assert (row["defects"], row["orders"], row["defects_before"], row["orders_before"]) == (2, 10, 2, 10)
+    assert row["flagged"] is None
+    ctx = context.prepare(cover_until(account.write(), A), Settings(), as_of=A.isoformat())
+    assert "Two cycles over 2 %" not in summary.verdict_html(ctx)
+    assert "not known" in summary.escalation_html(ctx)

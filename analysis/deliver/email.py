@@ -94,6 +94,7 @@ def plain_text(ctx: ReportContext) -> str:
         lines.append(f"{i}. {a['what']}{due}: {a['effect']}")
     if not todo:
         lines.append("Nothing is due.")
+    lines += [f"({s['kind']}: {s['reason']})" for s in summary.not_checked(ctx)]
     lines += ["", "The full report is attached (open it in a browser; it works offline)."]
     return "\n".join(lines) + "\n"
 

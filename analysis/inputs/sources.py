@@ -672,14 +672,14 @@ def recognise(header: list[str]) -> Kind | None:
 
 def _near_kind(header: list[str]) -> Kind | None:
     """The kind this header is when one of its required columns were added back: every required
-    column but one present, of a kind with at least three (one, or one of two, could be any
-    file's). Such a file is an export that lost a column, refused by name rather than skipped as
+    column but one present, of a kind with at least four (All Orders, chargebacks: two or three
+    such columns, 'Date' and 'Order ID', could be any spreadsheet's). Such a file is an export that lost a column, refused by name rather than skipped as
     unknown (skipped, a marketplace's orders would quietly vanish)."""
     present = set(header)
     for k in KINDS:
         needed = [(c.header, *c.aliases) for c in k.columns if c.required or c.in_header]
         missing = [names for names in needed if not present.intersection(names)]
-        if len(needed) >= 3 and len(missing) == 1:
+        if len(needed) >= 4 and len(missing) == 1:
             return k
     return None
 
@@ -845,6 +845,7 @@ def _read_quoted(shown: str, body: str, header_no: int, used: list[str], word: s
             raise DataError(f"{shown} line {header_no}: the header cannot be read as comma-separated values.")
         index = {u: cells.index(u) for u in used}
         prev = reader.line_num
+        body_lines: list[str] = []  # split only when a quoted value runs over lines
         for row in reader:
             first, last = prev + 1, reader.line_num
             prev = last
@@ -858,7 +859,10 @@ def _read_quoted(shown: str, body: str, header_no: int, used: list[str], word: s
                 )
                 # every line it swallowed is a row set aside too: each may have been a row of its own
                 # (79 claims after a stray quote were counted as one row)
+                body_lines = body_lines or body.split("\n")
                 for line in range(first + 1, last + 1):
+                    if not body_lines[line - 1].strip():
+                        continue  # a blank line is no row, here as anywhere
                     out["_line"].append(line + header_no - 1)
                     out["__why"].append(f"inside the quoted value that opens on line {first + header_no - 1}")
                     out["__value"].append(None)

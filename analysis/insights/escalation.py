@@ -24,9 +24,14 @@ def two_cycles(
     threshold: float = THRESHOLD,
 ) -> pl.DataFrame:
     """Per marketplace and channel: the ODR of this cycle and of the one before, and `flagged`
-    (both above `threshold` and both with volume-adjusted status BAD), or null when the earlier
-    cycle begins before the oldest order (the data cannot say)."""
+    (both above `threshold` and both with volume-adjusted status BAD), or null when the data
+    cannot say: the earlier cycle begins before the oldest order, the as-of day is past the
+    newest, or rows set aside from the files the ODR reads could change either cycle's verdict."""
+    from analysis.metrics import health  # health imports the insights' neighbours: here, not at the top
+
     odr = tuple(d for d in defs if d.population == "order_defects")
+    by_id = {d.id: d for d in odr}
+    unread = health.unread_rows(data)
     cycle = odr[0].window_days if odr else 60
     rows = []
     for label, day in (("now", as_of), ("before", as_of - dt.timedelta(days=cycle))):
@@ -41,6 +46,12 @@ def two_cycles(
                     "orders": r["denominator"],
                     "defects": r["numerator"],
                     "volume_adjusted_status": r["volume_adjusted_status"],
+                    "unsure": health.unread_could_change(
+                        by_id[r["metric"]],
+                        r["numerator"],
+                        r["denominator"],
+                        health.metric_unread(by_id[r["metric"]], unread),
+                    ),
                     "window_from": r["window_from"],
                     "window_to": r["window_to"],
                 }
@@ -50,7 +61,14 @@ def two_cycles(
     df = pl.DataFrame(rows)
     now, before = (df.filter(pl.col("cycle") == c).drop("cycle") for c in ("now", "before"))
     out = now.join(before, on=["marketplace_id", "channel"], how="left", suffix="_before")
-    known = pl.col("window_from_before").is_not_null() & (pl.col("window_from_before") >= oldest)
+    past = as_of > health.newest_order_day(data)
+    known = (
+        pl.col("window_from_before").is_not_null()
+        & (pl.col("window_from_before") >= oldest)
+        & ~pl.col("unsure")
+        & ~pl.col("unsure_before").fill_null(True)
+        & pl.lit(not past)
+    )
     bad = (pl.col("volume_adjusted_status") == "BAD") & (pl.col("volume_adjusted_status_before") == "BAD")
     over = (pl.col("rate") > threshold) & (pl.col("rate_before") > threshold) & bad
     return out.with_columns(

@@ -385,6 +385,7 @@ def history(
     """
     days = pl.date_range(first_day, last_day, "1d", eager=True).alias("as_of")
     populations.prepare(data, {m.population for m in metrics})
+    order_marketplaces = _frame_marketplaces(data).collect()  # once: the orders may be 10 M rows
     cache: dict[str, pl.LazyFrame] = {}
     frames = []
     dailies: list[tuple[MetricDef, pl.LazyFrame]] = []
@@ -454,7 +455,7 @@ def history(
         # every marketplace of the orders (as `metrics` lists them), with or without units of
         # this metric: a day without any is a row with denominator 0 ("no data"), not a gap
         keys = (
-            pl.concat([_frame_marketplaces(data), every.select(pl.col("marketplace_id").cast(pl.String))])
+            pl.concat([order_marketplaces.lazy(), every.select(pl.col("marketplace_id").cast(pl.String))])
             .unique()
             .select(pl.col("marketplace_id").cast(every.collect_schema()["marketplace_id"]))
             .join(pl.LazyFrame({"numerator": ["denominator", *_numerator_names(m)]}), how="cross")

@@ -209,15 +209,16 @@ def metric_unread(md: m.MetricDef, unread: dict[str, int]) -> int:
 
 
 def unread_could_change(md: m.MetricDef, num: int, den: int, unread: int) -> bool:
-    """Whether `unread` rows, read, could change the verdict: each could be one more unit in the
-    window, a miss at worst (a defect; a package not on time) or a hit at best. A verdict that
-    holds at both ends stands; one that does not is not known."""
+    """Whether `unread` rows, read, could change the verdict. At worst each is a miss: a defect of
+    an order already counted (an unreadable feedback row), or a unit of the window that missed;
+    at best a unit that did not. A verdict that holds at both ends stands; one that does not is
+    not known."""
     if not unread:
         return False
     now = stats.judge(num, den, md.target, md.condition)
-    if md.condition == stats.LESS_THAN:
-        ends = ((num + unread, den + unread), (num, den + unread))
-    else:
+    if md.condition == stats.LESS_THAN:  # num counts misses (defects)
+        ends = ((num + unread, max(den, num + unread)), (num, den + unread))
+    else:  # num counts hits (on time, valid tracking)
         ends = ((num, den + unread), (num + unread, den + unread))
     keys = ("status", "volumeAdjustedStatus")
     return any(
@@ -328,24 +329,29 @@ def mark_incomplete(card: pl.DataFrame, data: sources.Dataset, defs: tuple[m.Met
     gaps = pl.DataFrame(
         rows, schema={"marketplace_id": pl.String, "metric": pl.String, "data_missing": pl.String}
     )
-    out = card.join(gaps, on=["marketplace_id", "metric"], how="left")
+    out = card.join(gaps, on=["marketplace_id", "metric"], how="left", maintain_order="left")
     # an as-of day past the newest order misses what happened since: no verdict, as in the JSON
     day = pl.col("as_of") if "as_of" in out.columns else pl.col("window_to")
     out = out.with_columns((day > newest_order_day(data)).alias("past_data"))
     # rows of its files we could not read that could change a day's verdict: no verdict that day
     unread = unread_rows(data)
     by_id = {d.id: d for d in defs}
-    counts = {d.id: metric_unread(d, unread) for d in defs}
-    unsure = [
-        bool(counts.get(mid)) and unread_could_change(by_id[mid], num, den, counts[mid])
-        for mid, num, den in out.select("metric", "numerator", "denominator").iter_rows()
-    ]
-    out = out.with_columns(
-        pl.when(pl.Series(unsure, dtype=pl.Boolean))
-        .then(pl.col("metric").replace_strict(counts, default=0, return_dtype=pl.Int64))
-        .otherwise(None)
-        .alias("unread_rows")
+    counts = {d.id: n for d in defs if (n := metric_unread(d, unread))}
+    # judged once per distinct (metric, numerator, denominator): a long history repeats them
+    triples = (
+        out.filter(pl.col("metric").is_in(list(counts))).select("metric", "numerator", "denominator").unique()
     )
+    unsure = pl.DataFrame(
+        [
+            (mid, num, den, counts[mid])
+            for mid, num, den in triples.iter_rows()
+            if unread_could_change(by_id[mid], num, den, counts[mid])
+        ],
+        schema={"metric": pl.String, "numerator": triples.schema["numerator"],
+                "denominator": triples.schema["denominator"], "unread_rows": pl.Int64},
+        orient="row",
+    )  # fmt: skip
+    out = out.join(unsure, on=["metric", "numerator", "denominator"], how="left", maintain_order="left")
     none = pl.col("data_missing").is_not_null() | pl.col("past_data") | pl.col("unread_rows").is_not_null()
     out = out.with_columns(
         pl.when(none).then(pl.lit("NONE")).otherwise(pl.col("status")).alias("status"),
@@ -550,6 +556,9 @@ def _estimated_status(snap_doc: dict | None, mkt: str, pm: dict) -> dict:
     unread = max((k.get("unreadRows", 0) for k in keys), default=0)
     if unread and not bad:  # ... and the rows we could read
         out["unreadRows"] = unread
+    ends = next((k["dataEnds"] for k in keys if k.get("dataEnds")), None)
+    if ends and not bad:  # ... and the days the data holds
+        out["dataEnds"] = ends
     return out
 
 

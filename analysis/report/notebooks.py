@@ -48,7 +48,15 @@ def _readable_notebook(path: Path) -> Path:
     shown = safety.terminal_text(str(path))
     try:
         nbformat.validate(nbformat.read(path, as_version=4))
-    except (ValueError, UnicodeDecodeError, nbformat.ValidationError, KeyError, TypeError, AttributeError):
+    except (
+        ValueError,
+        UnicodeDecodeError,
+        nbformat.ValidationError,
+        KeyError,
+        TypeError,
+        AttributeError,
+        RecursionError,  # JSON nested deeper than the parser's stack
+    ):
         raise UsageError(
             f"{shown} is not a Jupyter notebook (.ipynb): it is not a notebook's JSON; give a notebook file or "
             "one of the names of notebooks/."

@@ -154,12 +154,18 @@ def status_sentence(md: m.MetricDef, obj: dict) -> str:
     if obj.get("unreadRows"):
         return (
             f"not known: {wording.count(obj['unreadRows'], 'row')} of the files it reads could not be read "
-            f"(`check` lists them), enough to change the verdict; {wording.pct(obj['rate'])} over the rows read"
+            "(`check` lists them), enough to change the verdict; "
+            + (
+                f"{wording.pct(obj['rate'])} over the rows read"
+                if den
+                else f"no {wording.plural(md.unit)} among the rows read"
+            )
         )
     if obj.get("dataEnds"):
-        return (
-            f"not known: the data ends {obj['dataEnds']}, before the as-of day; {wording.pct(obj['rate'])} counts only "
-            "what the data holds"
+        return f"not known: the data ends {obj['dataEnds']}, before the as-of day; " + (
+            f"{wording.pct(obj['rate'])} counts only what the data holds"
+            if den
+            else f"no {wording.plural(md.unit)} in what the data holds"
         )
     if den == 0:
         return f"No {wording.plural(md.unit)} in the window."

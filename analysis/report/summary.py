@@ -318,9 +318,18 @@ def deadline_text(action: dict, as_of: dt.date) -> str:
     return f"overdue since {day}" if day < as_of else f"due {day}"
 
 
+def not_checked(ctx: ReportContext) -> list[dict]:
+    """The daily list's kinds not checked (a file absent), of the marketplaces shown."""
+    return [
+        s
+        for s in act.today(ctx.result.data, ctx.as_of).not_checked
+        if s.get("marketplaceId") in (None, *ctx.marketplaces)
+    ]
+
+
 def do_this_now_html(ctx: ReportContext) -> str:
     items = do_this_now(ctx)
-    skipped = act.today(ctx.result.data, ctx.as_of).not_checked
+    skipped = not_checked(ctx)
     note = (
         '<p class="muted">' + esc("; ".join(f"{s['kind']}: {s['reason']}" for s in skipped)) + "</p>"
         if skipped
