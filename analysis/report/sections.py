@@ -154,7 +154,7 @@ def status_sentence(md: m.MetricDef, obj: dict) -> str:
     if obj.get("unreadRows"):
         return (
             f"not known: {wording.count(obj['unreadRows'], 'row')} of the files it reads could not be read "
-            "(`check` lists them), enough to change the verdict; "
+            "(the check command lists them), enough to change the verdict; "
             + (
                 f"{wording.pct(obj['rate'])} over the rows read"
                 if den
