@@ -667,8 +667,8 @@ def _run(args: argparse.Namespace) -> int:
 
         if args.data is None:
             args.data = config.SAMPLE_DIR
-        _load(args, run, args.as_of)  # refused or warned here, as by every command; read again from the cache
-        path = render_notebook(args.notebook, args.data, run, args.as_of, args.out)
+        data = _load(args, run, args.as_of)  # refused or warned here, as by every command
+        path = render_notebook(args.notebook, args.data, run, args.as_of, args.out, data=data)
         _say(f"wrote {path}")
         return 0
     if args.command == "reconcile":
@@ -874,7 +874,7 @@ def _email(args: argparse.Namespace, run) -> int:
         or (opts.smtp_port if opts.smtp_port else (465 if security == "ssl" else 25)),
         security=security,
     )
-    from analysis.safety import is_mail_address
+    from analysis.safety import is_host, is_mail_address
 
     for flag, values in (("--to", args.to or ()), ("--from", [args.sender] if args.sender else [])):
         for a in values:
@@ -883,7 +883,7 @@ def _email(args: argparse.Namespace, run) -> int:
                     f"{flag} {terminal_text(a)!r} is not one e-mail address (no spaces, line breaks, commas or "
                     "brackets); give one address per --to, like --to ops@example.com."
                 )
-    if args.smtp_host and not re.fullmatch(r"[A-Za-z0-9.:\[\]_-]{1,253}", args.smtp_host):
+    if args.smtp_host and not is_host(args.smtp_host):
         raise UsageError(
             f"--smtp-host {terminal_text(args.smtp_host)!r} is not a host name or an IP address."
         )

@@ -126,6 +126,11 @@ def is_mail_address(value: object) -> bool:
     return isinstance(value, str) and len(value) <= 254 and _MAIL_ADDRESS.fullmatch(value) is not None
 
 
+def is_host(value: object) -> bool:
+    """A host name or an IP address (v6 in brackets): nothing that could end a line or a command."""
+    return isinstance(value, str) and re.fullmatch(r"[A-Za-z0-9.:\[\]_-]{1,253}", value) is not None
+
+
 # characters that change the direction of the text after them: "Shop \u202egnp.exe" shows as
 # "Shop exe.png"; dropped from buyer text shown in HTML
 _BIDI = dict.fromkeys([*range(0x202A, 0x202F), *range(0x2066, 0x206A), 0x200E, 0x200F, 0x061C])

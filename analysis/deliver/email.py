@@ -79,7 +79,7 @@ def plain_text(ctx: ReportContext) -> str:
     ]
     for r in summary.metric_rows(ctx):
         md, obj = r["md"], r["obj"]
-        if not obj[md.denominator_key] and not obj.get("dataMissing") and not obj.get("unreadRows"):
+        if r["status"] == "NONE":  # no unit in the window and nothing absent or unread to say
             continue
         last = f" (last week {wording.pct(r['last_week'])})" if r["last_week"] is not None else ""
         lines.append(

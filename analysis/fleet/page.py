@@ -19,7 +19,7 @@ from analysis.inputs.marketplaces import COUNTRY_TO_ID, marketplace_label
 from analysis.metrics.settings import Settings
 from analysis.report.context import metric_json
 from analysis.report.kit import REPORT_CSS, badge, esc
-from analysis.report.sections import SECTIONS, STATUS_ORDER, rate_text, shown_status
+from analysis.report.sections import SECTIONS, STATUS_ORDER, cell_status, rate_text
 from analysis.wording import STATUS_LABEL
 
 METRIC_IDS = [metric_id for _, ids in SECTIONS for metric_id in ids]
@@ -48,15 +48,6 @@ table.fleet td.num { text-align: right !important; font-variant-numeric: tabular
 .error { color: #b71c1c; }
 @media (max-width: 600px) { table.ah.fleet { min-width: 1400px; } main.fleet h1 { font-size: 18px; } }
 """
-
-
-def cell_status(md, obj: dict) -> str:
-    """A metric's status as the report's compact table shows it (NONE: no orders in the window)."""
-    return (
-        shown_status(obj)
-        if obj[md.denominator_key] or obj.get("dataMissing") or obj.get("unreadRows")
-        else "NONE"
-    )
 
 
 def row_statuses(row: dict, settings: Settings) -> list[str]:

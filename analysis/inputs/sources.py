@@ -66,6 +66,11 @@ class Column:
     # (predicate on the parsed value, reason when it is false), checked in order
     checks: tuple[tuple[Callable[[pl.Expr], pl.Expr], str], ...] = ()
 
+    @property
+    def header_required(self) -> bool:
+        """A file of its kind without this column is refused."""
+        return self.required or self.in_header
+
 
 @dataclass(frozen=True)
 class Kind:
@@ -671,13 +676,14 @@ def recognise(header: list[str]) -> Kind | None:
 
 
 def _near_kind(header: list[str]) -> Kind | None:
-    """The kind this header is when one of its required columns were added back: every required
-    column but one present, of a kind with at least four (All Orders, chargebacks: two or three
-    such columns, 'Date' and 'Order ID', could be any spreadsheet's). Such a file is an export that lost a column, refused by name rather than skipped as
-    unknown (skipped, a marketplace's orders would quietly vanish)."""
+    """The kind this header is with one required column added back: every required column but one
+    present, of a kind with at least four (All Orders, chargebacks; two or three such columns,
+    'Date' and 'Order ID', could be any spreadsheet's). Such a file is an export that lost a
+    column, refused by name rather than skipped as unknown (skipped, a marketplace's orders would
+    quietly vanish)."""
     present = set(header)
     for k in KINDS:
-        needed = [(c.header, *c.aliases) for c in k.columns if c.required or c.in_header]
+        needed = [(c.header, *c.aliases) for c in k.columns if c.header_required]
         missing = [names for names in needed if not present.intersection(names)]
         if len(needed) >= 4 and len(missing) == 1:
             return k
@@ -737,7 +743,7 @@ def _columns_used(shown: str, kind: Kind, header: list[str], line: int) -> dict[
     selected: dict[str, str] = {}
     for col in kind.columns:
         found = next((h for h in (col.header, *col.aliases) if h in counts), None)
-        if found is None and (col.required or col.in_header):
+        if found is None and col.header_required:
             raise DataError(
                 f"{shown}: the {kind.title} file has no '{col.header}' column (line {line}); "
                 f"add it or download the report again with all columns."
@@ -2332,7 +2338,7 @@ def _feedback_with_marketplace(
                 pl.col("_line").alias("line"),
                 pl.lit("Order ID").alias("column"),
                 pl.col("order_id").alias("value"),
-                pl.lit("feedback for an order not in any orders file").alias("reason"),
+                pl.lit(UNKNOWN_ORDER_REASONS[0]).alias("reason"),
             ),
             bad_date.select(
                 pl.col("_file").alias("file"),
@@ -2344,6 +2350,14 @@ def _feedback_with_marketplace(
         ]
     )
     return good, q
+
+
+# rows set aside because their order is in no orders file (feedback, a buyer message): no metric
+# could count them, so they never make a verdict "not known" (`health.unread_rows`)
+UNKNOWN_ORDER_REASONS = (
+    "feedback for an order not in any orders file",
+    "message for an order not in any orders file",
+)
 
 
 def _messages_with_order(messages: pl.DataFrame, orders: pl.DataFrame) -> tuple[pl.DataFrame, pl.DataFrame]:
@@ -2362,7 +2376,7 @@ def _messages_with_order(messages: pl.DataFrame, orders: pl.DataFrame) -> tuple[
         .otherwise(pl.col("responded_ts").dt.strftime("%Y-%m-%dT%H:%M:%SZ"))
         .alias("value"),
         pl.when(unknown)
-        .then(pl.lit("message for an order not in any orders file"))
+        .then(pl.lit(UNKNOWN_ORDER_REASONS[1]))
         .otherwise(pl.lit("answered before it was received (responded-at is before received-at)"))
         .alias("reason"),
     )

@@ -182,10 +182,6 @@ def missing_inputs(data: sources.Dataset, defs: tuple[m.MetricDef, ...]) -> dict
     return data.cache[key]
 
 
-# rows set aside that cannot belong to any order of the data: no metric could count them
-_NOT_OURS = ("feedback for an order not in any orders file", "message for an order not in any orders file")
-
-
 def unread_rows(data: sources.Dataset) -> dict[str, int]:
     """Kind -> rows of its files set aside (a value we could not read, a date past the download...)
     that could have counted in a metric: their order is not known to be outside the data."""
@@ -193,7 +189,7 @@ def unread_rows(data: sources.Dataset) -> dict[str, int]:
     if key not in data.cache:
         kind_of = {f.path.name: f.kind for f in data.files}
         counts: dict[str, int] = {}
-        q = data.quarantine.filter(~pl.col("reason").is_in(list(_NOT_OURS)))
+        q = data.quarantine.filter(~pl.col("reason").is_in(list(sources.UNKNOWN_ORDER_REASONS)))
         for file, n in q.group_by("file").len().iter_rows():
             kind = kind_of.get(file)
             if kind:

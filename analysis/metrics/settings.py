@@ -19,14 +19,13 @@ from __future__ import annotations
 
 import dataclasses
 import math
-import re
 import tomllib
 from dataclasses import dataclass, field
 from pathlib import Path
 
 from analysis.errors import SettingsError
 from analysis.metrics import definitions as m
-from analysis.safety import is_mail_address
+from analysis.safety import is_host, is_mail_address
 
 
 @dataclass(frozen=True)
@@ -125,7 +124,7 @@ def _email_options(values: dict) -> EmailOptions:
             raise SettingsError(f"[email] {key} must be a non-empty text")
     if "sender" in values and not is_mail_address(values["sender"]):
         raise SettingsError('[email] sender must be one e-mail address, like sender = "reports@example.com"')
-    if "smtp_host" in values and not re.fullmatch(r"[A-Za-z0-9.:\[\]_-]{1,253}", values["smtp_host"]):
+    if "smtp_host" in values and not is_host(values["smtp_host"]):
         raise SettingsError("[email] smtp_host must be a host name or an IP address")
     port = values.get("smtp_port", 0)
     if isinstance(port, bool) or not isinstance(port, int) or not 0 <= port <= 65535:

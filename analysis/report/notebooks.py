@@ -82,6 +82,7 @@ def render_notebook(
     out: str | Path | None = None,
     *,
     progress: bool = False,
+    data: sources.Dataset | None = None,
 ) -> Path:
     """Execute `notebook` on `data_dir` headless and write its offline HTML; returns the path.
 
@@ -89,16 +90,18 @@ def render_notebook(
     latest complete week for metrics_summary). A day after the data is refused (PeriodError)
     unless the settings allow incomplete periods. A failing cell raises `render.ReportError`
     naming the cell, with the executed notebook kept beside `out` as `<name>.failed.ipynb`;
-    nothing is written to `out` then."""
+    nothing is written to `out` then. `data`: the folder already read and checked for `as_of`
+    (the CLI reads it to warn as every command does), not read again."""
     from papermill.exceptions import PapermillExecutionError
 
     nb_path = find_notebook(notebook)
     settings = settings or Settings()
     data_dir = Path(data_dir).resolve()
-    data = sources.load(data_dir)
-    health.require_usable(data)
-    if as_of is not None:
-        health.require_covered(data, as_of, settings)
+    if data is None:
+        data = sources.load(data_dir)
+        health.require_usable(data)
+        if as_of is not None:
+            health.require_covered(data, as_of, settings)
     out = Path(out) if out is not None else default_out(nb_path, data_dir, as_of)
     out.parent.mkdir(parents=True, exist_ok=True)
     params = {

@@ -71,11 +71,22 @@ STATUS_ORDER = {"BAD": 4, "AT_RISK": 3, "INCOMPLETE": 2, "GOOD": 1, "NONE": 0}
 
 
 def shown_status(obj: dict) -> str:
-    """Our verdict on a metric object: INCOMPLETE when a needed file is absent."""
+    """Our verdict on a metric object: INCOMPLETE when a needed file is absent, the data ends
+    before the as-of day, or rows we could not read could change it."""
     return (
         "INCOMPLETE"
         if obj.get("dataMissing") or obj.get("dataEnds") or obj.get("unreadRows")
         else obj["volumeAdjustedStatus"]
+    )
+
+
+def cell_status(md: m.MetricDef, obj: dict) -> str:
+    """A metric's status as a table cell shows it: NONE when there is nothing to show (no unit in
+    the window and no absent file or unread row to say), else `shown_status`."""
+    return (
+        shown_status(obj)
+        if obj[md.denominator_key] or obj.get("dataMissing") or obj.get("unreadRows")
+        else "NONE"
     )
 
 
@@ -194,7 +205,7 @@ def rate_text(md: m.MetricDef, obj: dict) -> str:
 
 def rule_badge(md: m.MetricDef, obj: dict) -> str:
     """The bare rule (rate against target), named for what it is."""
-    if obj.get("dataMissing") or obj.get("dataEnds") or obj.get("unreadRows") or not obj[md.denominator_key]:
+    if shown_status(obj) == "INCOMPLETE" or not obj[md.denominator_key]:
         return '<span class="badge rule">–</span>'
     labels = wording.RULE_LABEL_HIGHER if md.higher_is_better else wording.RULE_LABEL
     return f'<span class="badge rule">{esc(labels.get(obj["status"], obj["status"]))}</span>'

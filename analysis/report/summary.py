@@ -20,6 +20,7 @@ from analysis.report.kit import badge, esc
 from analysis.report.sections import (
     SECTIONS,
     STATUS_ORDER,
+    cell_status,
     metric_trend,
     num_of,
     odr_objects,
@@ -61,9 +62,7 @@ def metric_rows(ctx: ReportContext) -> list[dict]:
                         "marketplace_id": mkt,
                         "md": md,
                         "obj": obj,
-                        "status": shown_status(obj)
-                        if obj[md.denominator_key] or obj.get("dataMissing") or obj.get("unreadRows")
-                        else "NONE",
+                        "status": cell_status(md, obj),
                         "last_week": before.get((mkt, metric_id)),
                     }
                 )
@@ -205,7 +204,7 @@ def compact_table_html(ctx: ReportContext) -> str:
             for mkt in ctx.marketplaces:
                 r = next(x for x in rows if x["marketplace_id"] == mkt and x["md"].id == metric_id)
                 obj, den = r["obj"], r["obj"][md.denominator_key]
-                if not den and not obj.get("dataMissing") and not obj.get("unreadRows"):
+                if r["status"] == "NONE":  # nothing to show: no unit, no absent file or unread row
                     cells.append('<td class="muted">no orders in the window</td>')
                     continue
                 now = obj.get("rate") if shown_status(obj) != "INCOMPLETE" else None
