@@ -538,10 +538,11 @@ def _check_out_file(args: argparse.Namespace) -> None:
         raise UsageError(
             f"--out {shown}: the folder {terminal_text(out.parent)} does not exist; create it first."
         )
-    data = (args.data or config.SAMPLE_DIR).resolve()
+    given = args.data or config.SAMPLE_DIR  # render and email read the sample without --data
+    data = given.resolve()
     if target == data or data in target.parents:
         raise UsageError(
-            f"--out {shown} is inside the data folder {terminal_text(args.data)}, whose exports are only read; "
+            f"--out {shown} is inside the data folder {terminal_text(given)}, whose exports are only read; "
             "write it elsewhere."
         )
 

@@ -430,6 +430,18 @@ except OSError as exc:
 """
 
 
+def test_out_inside_the_sample_names_the_sample_when_no_data_is_given(capsys):
+    """render reads the sample without --data: an --out inside it named the data folder "None"."""
+    target = config.SAMPLE_DIR / "x.html"
+    rc, _, err = _cli(capsys, "render", "metrics_summary", "--out", target)
+    assert (rc, err) == (
+        2,
+        f"error: --out {target} is inside the data folder {config.SAMPLE_DIR}, whose exports are only read; "
+        "write it elsewhere.\n",
+    )
+    assert not target.exists()
+
+
 def test_a_failed_write_names_the_file_and_leaves_nothing(tmp_path):
     """A write that fails (here: past the process's file-size limit) names the file asked for, not
     the temporary one, leaves no temporary file and the old file whole."""
