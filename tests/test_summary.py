@@ -247,3 +247,28 @@ def test_two_cycles_are_not_known_when_unread_rows_could_change_them(account):
     ctx = context.prepare(cover_until(account.write(), A), Settings(), as_of=A.isoformat())
     assert "Two cycles over 2 %" not in summary.verdict_html(ctx)
     assert "not known" in summary.escalation_html(ctx)
+
+
+def test_feedback_pulled_through_the_sp_api_has_no_positives_to_count(account):
+    """GET_SELLER_FEEDBACK_DATA holds 1-3 star feedback only: its positives were shown as 0 (0 %).
+    Now they, the count and the shares are not known; neutral and negative counts stand."""
+    import gzip
+
+    from analysis.inputs.sample import FEEDBACK_HEADER
+
+    account.order("P1", "2026-06-01").order("P2", "2026-06-01").order("P3", "2026-06-01")
+    folder = account.without("feedback").write()
+    raw = folder / "raw" / "GET_SELLER_FEEDBACK_DATA"
+    raw.mkdir(parents=True)
+    rows = [["6/5/26", "1", "late", "", "P1", "", "false"], ["6/6/26", "3", "ok", "", "P2", "", "false"]]
+    text = "\n".join("\t".join(r) for r in [FEEDBACK_HEADER, *rows]) + "\n"
+    (raw / "2026-06-01_2026-06-10.txt.gz").write_bytes(gzip.compress(text.encode()))
+    df = feedback_summary.feedback_summary(sources.load(folder), A)
+    row = df.filter(pl.col("period") == "30 days").row(0, named=True)
+    assert (row["negative"], row["neutral"], row["positive"], row["total"]) == (1, 1, None, None)
+    assert row["positives_known"] is False and row["negative_share"] is None
+    ctx = context.prepare(cover_until(folder, A), Settings(), as_of=A.isoformat())
+    html = summary.feedback_summary_html(ctx)
+    assert (
+        "pulled through the SP-API" in html and "0 %" not in html.split("Amazon.com")[1].split("</table>")[0]
+    )

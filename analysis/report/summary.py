@@ -382,13 +382,26 @@ def feedback_summary_html(ctx: ReportContext) -> str:
             f"<th>{esc(p if p != 'Lifetime' else f'All data (since {oldest})')}</th>" for p in part["period"]
         )
         body = []
+        unknown = '<td class="muted">not known</td>'
         for name, _, _ in feedback_summary.KINDS:
             cells = "".join(
-                f'<td>{wording.pct(s, 0) if s is not None else "–"} <span class="muted">({n:,})</span></td>'
+                unknown
+                if n is None
+                else f'<td>{wording.pct(s, 0) if s is not None else "–"} <span class="muted">({n:,})</span></td>'
                 for s, n in zip(part[f"{name}_share"], part[name], strict=True)
             )
             body.append(f"<tr><td>{esc(name.title())}</td>{cells}</tr>")
-        body.append("<tr><td>Count</td>" + "".join(f"<td>{n:,}</td>" for n in part["total"]) + "</tr>")
+        body.append(
+            "<tr><td>Count</td>"
+            + "".join(unknown if n is None else f"<td>{n:,}</td>" for n in part["total"])
+            + "</tr>"
+        )
+        if not part["positives_known"].all():
+            body.append(
+                '<tr><td colspan="5" class="muted">Its feedback was pulled through the SP-API, which gives 1-3 star '
+                "feedback only: positives, the count and the shares are not known (the Feedback Manager download "
+                "has every rating).</td></tr>"
+            )
         out.append(
             f"<h3>{esc(marketplace_label(mkt))}</h3>"
             f'<div class="scroll"><table class="ah"><thead><tr><th></th>{head}</tr></thead>'
